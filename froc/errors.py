@@ -1,0 +1,54 @@
+"""Errors raised on bad user input. Messages name the file, line/row, field and what was expected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FrocError(Exception):
+    """Base class of froc's own errors."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One offending place in an input file."""
+
+    file: str
+    line: int | None  # 1-based line (JSONL/CSV) or row (Parquet/HF); None for whole-file problems
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.field:
+            where += f" field '{self.field}'"
+        return f"{where}: {self.message}"
+
+
+class DataError(FrocError, ValueError):
+    """Invalid data. Carries every problem found (up to a limit) so users can fix them in one go."""
+
+    def __init__(self, problems: list[Problem] | Problem | str, *, limit: int = 50, total: int | None = None):
+        if isinstance(problems, str):
+            problems = [Problem(file="<input>", line=None, field=None, message=problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = list(problems)
+        self.total = total if total is not None else len(self.problems)
+        shown = self.problems[:limit]
+        lines = [str(p) for p in shown]
+        if self.total > len(shown):
+            lines.append(f"... and {self.total - len(shown)} more problem(s)")
+        super().__init__("\n".join(lines))
+
+
+class ConfigError(FrocError, ValueError):
+    """Invalid configuration (unknown key, method, hyperparameter, bad value)."""
+
+
+def unknown_choice(kind: str, name: str, valid) -> ConfigError:
+    """Error for an unknown name, listing the valid choices."""
+    valid = sorted(valid)
+    return ConfigError(f"unknown {kind} '{name}'; valid {kind}s: {', '.join(valid)}")

@@ -1,0 +1,42 @@
+"""Progress bars shared by every long loop (rich). Disabled when FROC_NO_PROGRESS=1 or not a TTY-capable run."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True)
+
+
+def enabled() -> bool:
+    return os.environ.get("FROC_NO_PROGRESS", "0") != "1"
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None):
+    """Yield an ``advance(n=1, **fields)`` callable that drives one rich progress bar."""
+    if not enabled():
+        yield lambda n=1, **kw: None
+        return
+    with Progress(
+        TextColumn("[bold blue]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as prog:
+        task = prog.add_task(description, total=total, info="")
+
+        def advance(n: int = 1, info: str | None = None):
+            if info is not None:
+                prog.update(task, advance=n, info=info)
+            else:
+                prog.advance(task, n)
+
+        yield advance
