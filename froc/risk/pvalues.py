@@ -1,0 +1,257 @@
+"""Super-uniform p-values for the null hypothesis ``H0: E[loss] > alpha`` from losses in [0, 1].
+
+A small p-value is evidence that the mean risk is at most ``alpha``. All functions
+here are valid p-values (``P(p <= u) <= u`` for every ``u`` under H0) except
+:func:`clt`, which is asymptotic and only meant for diagnostics.
+
+References:
+    Angelopoulos, Bates, Candès, Jordan, Lei (2021). "Learn then Test: Calibrating
+    Predictive Algorithms to Achieve Risk Control." arXiv:2110.01052 (Hoeffding,
+    Bentkus and HB p-values, Section 3).
+    Bentkus (2004). "On Hoeffding's inequalities." Annals of Probability 32(2).
+    Waudby-Smith, Ramdas (2020). "Estimating means of bounded random variables by
+    betting." arXiv:2010.09686 (WSR betting capital process).
+
+Every losses-based p-value has the signature ``p(losses, alpha, *, binary=None) -> p``
+with ``losses`` of shape (n,) (returns a float) or (K, n) (returns shape (K,)) and
+``alpha`` a float or an array broadcastable to (K,). ``binary=None`` detects 0/1
+losses automatically over the whole array passed; pass ``binary=False`` when the
+loss *can* take other values even if this sample happens not to. A row that contains
+NaN (a configuration that produced no result) gets ``p = 1``; ``n = 0`` gives ``p = 1``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+from scipy import stats
+from scipy.special import xlogy
+
+from froc.errors import unknown_choice
+from froc.risk._checks import check_levels, is_binary, loss_matrix
+
+
+class PValueFn(Protocol):
+    """Protocol of a losses-based p-value (see the module docstring)."""
+
+    def __call__(self, losses, alpha, *, binary: bool | None = None): ...
+
+
+# --------------------------------------------------------------------------- from (R^, n)
+
+
+def _h(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bernoulli KL divergence ``h(a, b) = a log(a/b) + (1-a) log((1-a)/(1-b))`` (0 log 0 = 0)."""
+    return xlogy(a, a / b) + xlogy(1.0 - a, (1.0 - a) / (1.0 - b))
+
+
+def hoeffding_from_mean(r_hat, n, alpha) -> np.ndarray:
+    """Hoeffding p-value ``exp(-n h(min(R^, alpha), alpha))`` (LTT, Prop. 3.1 / Hoeffding 1963).
+
+    Valid for any losses in [0, 1].
+
+    Args:
+        r_hat: empirical mean risk(s), in [0, 1].
+        n: sample size(s); ``n = 0`` gives p = 1.
+        alpha: risk level(s) in (0, 1).
+
+    Returns:
+        p-values, broadcast shape of the inputs.
+    """
+    r = np.asarray(r_hat, dtype=float)
+    a = check_levels(alpha, "alpha")
+    n = np.asarray(n, dtype=float)
+    m = np.minimum(r, a)
+    return np.minimum(1.0, np.exp(-n * _h(m, a)))
+
+
+def bentkus_from_mean(r_hat, n, alpha, *, binary: bool = False) -> np.ndarray:
+    """Bentkus p-value ``e * P(Binom(n, alpha) <= ceil(n R^))`` (Bentkus 2004; LTT Prop. 3.2).
+
+    With ``binary=True`` (losses in {0, 1}) the sum ``n R^`` is Binomial and the exact
+    binomial test ``P(Binom(n, alpha) <= n R^)`` is used, i.e. the factor ``e`` is dropped
+    (LTT Section 3.2). ``n R^`` is then rounded to the nearest integer to undo
+    floating-point error in ``R^``; in the continuous case ``ceil`` is applied to
+    ``n R^`` as given, which can only make the p-value larger.
+
+    Args:
+        r_hat: empirical mean risk(s), in [0, 1].
+        n: sample size(s).
+        alpha: risk level(s) in (0, 1).
+        binary: losses are 0/1 (default False: the general, conservative version).
+
+    Returns:
+        p-values, broadcast shape of the inputs, clipped to at most 1.
+    """
+    r = np.asarray(r_hat, dtype=float)
+    a = check_levels(alpha, "alpha")
+    n = np.asarray(n, dtype=float)
+    if binary:
+        return np.minimum(1.0, stats.binom.cdf(np.rint(n * r), n, a))
+    return np.minimum(1.0, np.e * stats.binom.cdf(np.ceil(n * r), n, a))
+
+
+def hb_from_mean(r_hat, n, alpha, *, binary: bool = False) -> np.ndarray:
+    """Hoeffding-Bentkus p-value: the minimum of the two (LTT, Prop. 3.3).
+
+    The minimum of two p-values is not a p-value in general; here it is, because
+    both come from tail bounds of the same statistic ``R^`` (Bates et al. 2021,
+    "Distribution-free, risk-controlling prediction sets", Prop. 3).
+    """
+    return np.minimum(hoeffding_from_mean(r_hat, n, alpha), bentkus_from_mean(r_hat, n, alpha, binary=binary))
+
+
+# --------------------------------------------------------------------------- from losses
+
+
+def _mean_and_n(losses) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]:
+    mat, squeeze = loss_matrix(losses)
+    bad = np.isnan(mat).any(axis=1)  # (K,)
+    n = np.full(mat.shape[0], float(mat.shape[1]))
+    with np.errstate(invalid="ignore"):
+        r = mat.mean(axis=1) if mat.shape[1] else np.zeros(mat.shape[0])
+    r = np.where(bad, 0.0, r)  # placeholder, overwritten with p = 1 below
+    return mat, r, n, squeeze, bad
+
+
+def _finish(p: np.ndarray, bad: np.ndarray, squeeze: bool):
+    p = np.where(bad, 1.0, p)
+    return float(p[0]) if squeeze else p
+
+
+def _alpha_for(alpha, k: int) -> np.ndarray:
+    a = check_levels(alpha, "alpha")
+    return np.broadcast_to(a, (k,)) if a.ndim else np.full(k, float(a))
+
+
+def hoeffding(losses, alpha, *, binary: bool | None = None):
+    """Hoeffding p-value from per-sample losses (see :func:`hoeffding_from_mean`).
+
+    ``binary`` is accepted for a uniform signature and ignored (the bound holds for
+    any [0, 1] losses).
+    """
+    mat, r, n, squeeze, bad = _mean_and_n(losses)
+    return _finish(hoeffding_from_mean(r, n, _alpha_for(alpha, len(r))), bad, squeeze)
+
+
+def bentkus(losses, alpha, *, binary: bool | None = None):
+    """Bentkus p-value from per-sample losses (see :func:`bentkus_from_mean`).
+
+    ``binary=None`` uses the exact binomial test when every loss is 0 or 1.
+    """
+    mat, r, n, squeeze, bad = _mean_and_n(losses)
+    b = is_binary(mat) if binary is None else bool(binary)
+    return _finish(bentkus_from_mean(r, n, _alpha_for(alpha, len(r)), binary=b), bad, squeeze)
+
+
+def hb(losses, alpha, *, binary: bool | None = None):
+    """Hoeffding-Bentkus p-value from per-sample losses (LTT default; see :func:`hb_from_mean`)."""
+    mat, r, n, squeeze, bad = _mean_and_n(losses)
+    b = is_binary(mat) if binary is None else bool(binary)
+    return _finish(hb_from_mean(r, n, _alpha_for(alpha, len(r)), binary=b), bad, squeeze)
+
+
+def wsr(
+    losses,
+    alpha,
+    *,
+    binary: bool | None = None,
+    seed: int = 0,
+    tune_level: float = 0.01,
+    max_bet: float = 0.75,
+):
+    """Waudby-Smith–Ramdas betting p-value (Waudby-Smith & Ramdas 2020, predictable plug-in).
+
+    Bets against ``H0: E[l] >= alpha`` with the capital process
+    ``K_t = prod_{i<=t} (1 + lambda_i (alpha - l_i))``, a non-negative supermartingale
+    under H0 because ``lambda_i >= 0`` is predictable. By Ville's inequality
+    ``p = min(1, 1 / max_t K_t)`` is a valid p-value for every level at once.
+    Bet sizes follow WSR's predictable plug-in with a fixed horizon (as in RCPS,
+    Bates et al. 2021): ``lambda_i = min(max_bet, sqrt(2 log(1/tune_level) / (n sigma^2_{i-1})))``
+    with ``mu_t = (1/2 + sum_{i<=t} l_i)/(t+1)`` and
+    ``sigma^2_t = (1/4 + sum_{i<=t} (l_i - mu_i)^2)/(t+1)``.
+
+    Deviations from the paper (ours): ``tune_level`` only tunes bet sizes and is a
+    fixed constant, not the test level, so one p-value serves every level of the
+    FWER procedure; bets are capped at ``max_bet < 1`` (independent of ``alpha``),
+    which keeps every factor positive and makes ``p`` non-increasing in ``alpha``
+    (needed to invert it into a bound). Because the sequential bound depends on the
+    order of the samples, the samples are first put in a random order drawn from
+    ``seed`` (the same order for all K rows), which is deterministic given the seed
+    and makes the result independent of how the caller sorted the probes.
+
+    Args:
+        losses: (n,) or (K, n) losses in [0, 1].
+        alpha: level(s) in (0, 1).
+        binary: ignored (valid for any [0, 1] losses).
+        seed: seed of the sample order (default 0).
+        tune_level: level the bet sizes are tuned for (default 0.01).
+        max_bet: cap on each bet, in (0, 1) (default 0.75, WSR's suggested truncation).
+
+    Returns:
+        float for (n,) input, (K,) array for (K, n) input.
+    """
+    if not 0.0 < max_bet < 1.0:
+        raise ValueError(f"max_bet must be in (0, 1), got {max_bet}")
+    check_levels(tune_level, "tune_level")
+    mat, squeeze = loss_matrix(losses)
+    k, n = mat.shape
+    bad = np.isnan(mat).any(axis=1)
+    a = _alpha_for(alpha, k)[:, None]  # (K, 1)
+    if n == 0:
+        return _finish(np.ones(k), bad, squeeze)
+    x = np.where(bad[:, None], 0.0, mat)[:, np.random.default_rng(seed).permutation(n)]  # (K, n)
+    t = np.arange(1, n + 1)
+    mu = (0.5 + np.cumsum(x, axis=1)) / (t + 1)  # (K, n)
+    var = (0.25 + np.cumsum((x - mu) ** 2, axis=1)) / (t + 1)  # (K, n)
+    var_prev = np.concatenate([np.full((k, 1), 0.25), var[:, :-1]], axis=1)  # predictable
+    lam = np.minimum(max_bet, np.sqrt(2.0 * np.log(1.0 / tune_level) / (n * var_prev)))  # (K, n)
+    log_capital = np.cumsum(np.log1p(lam * (a - x)), axis=1)  # (K, n)
+    p = np.minimum(1.0, np.exp(-np.maximum(log_capital.max(axis=1), 0.0)))
+    return _finish(p, bad, squeeze)
+
+
+def clt(losses, alpha, *, binary: bool | None = None):
+    """Asymptotic (CLT, one-sided z-test) p-value. DIAGNOSTICS ONLY: not a valid finite-sample p-value.
+
+    ``p = 1 - Phi((alpha - R^) / (s / sqrt(n)))`` with ``s`` the sample standard
+    deviation (ddof=1). It under-covers for small n or risks near 0, so it must not be
+    used to certify; it is here to compare against the valid p-values.
+    ``n < 2`` gives p = 1; ``s = 0`` gives 0, 0.5 or 1 by the sign of ``alpha - R^``.
+    """
+    mat, squeeze = loss_matrix(losses)
+    k, n = mat.shape
+    bad = np.isnan(mat).any(axis=1)
+    a = _alpha_for(alpha, k)
+    if n < 2:
+        return _finish(np.ones(k), bad, squeeze)
+    x = np.where(bad[:, None], 0.0, mat)
+    r = x.mean(axis=1)
+    se = x.std(axis=1, ddof=1) / np.sqrt(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, (a - r) / se, np.sign(a - r) * np.inf)
+    return _finish(stats.norm.sf(z), bad, squeeze)
+
+
+PVALUES: dict[str, Callable] = {
+    "hoeffding": hoeffding,
+    "bentkus": bentkus,
+    "hb": hb,
+    "wsr": wsr,
+    "clt": clt,
+}
+"""Registry of losses-based p-values by name (``clt`` is diagnostic only)."""
+
+
+def get_pvalue(name_or_callable: str | Callable) -> Callable:
+    """Return a p-value function by registry name, or the callable itself.
+
+    Raises:
+        ConfigError: unknown name (the message lists the valid names).
+    """
+    if callable(name_or_callable):
+        return name_or_callable
+    if isinstance(name_or_callable, str) and name_or_callable.lower() in PVALUES:
+        return PVALUES[name_or_callable.lower()]
+    raise unknown_choice("p-value", str(name_or_callable), PVALUES)
