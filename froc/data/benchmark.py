@@ -1,0 +1,415 @@
+"""The built-in benchmark: deterministic, seeded, TOFU-like fictitious people (see docs/DESIGN.md).
+
+Each person has one fact of each of ten types (``templates.FACT_TYPES``) drawn from closed vocabularies,
+so wrong answers of the same type always exist. Family names, birth cities and employers are each
+shared by about three people, so every forgotten person has *neighbours*. Each fact is rendered in
+every form (qa, cloze, mcq, yesno; reverse for the book title, the one value unique to a person) with
+training templates (``train.jsonl``) and held-out templates (``probes.jsonl``; the held-out qa
+templates are the ``paraphrase`` form). About 100 world facts are always retained.
+
+    generate(out_dir, n_people=200, seed=0) -> Manifest       # writes the DESIGN.md layout
+    split_views(bench_dir, "forget10") -> BenchmarkSplit       # forget request, retain, probes by group
+    ensure_benchmark(cache_dir, n_people, seed) -> Path        # generate once into a cache folder
+
+Same seed -> byte-identical files (sorted keys, no floats, no timestamps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from froc.data import vocab
+from froc.data.loaders import load_items, write_jsonl
+from froc.data.schema import QAItem
+from froc.data.templates import FACT_TYPES, MCQ, OPTION_SEPARATOR, REVERSE_PARAPHRASE, WORLD_TEMPLATES, FactType, a_value
+from froc.errors import ConfigError, DataError, Problem, unknown_choice
+
+BENCHMARK_VERSION = "1"
+SPLITS = {"forget01": 0.01, "forget05": 0.05, "forget10": 0.10}
+NEIGHBOUR_ATTRIBUTES = ("family_name", "birth_city", "employer")
+GROUP_SIZE = 3  # about this many people share each family name, birth city and employer
+N_WRONG = 3  # perturbed answers per item (yes/no: 1)
+MIN_PEOPLE = 10
+MAX_PEOPLE = len(vocab.TITLE_ADJECTIVES) * len(vocab.TITLE_NOUNS)  # one unique book title each
+FILES = ("people.jsonl", "train.jsonl", "probes.jsonl", "world.jsonl", "refusals.txt",
+         *(f"splits/{s}.json" for s in SPLITS))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Contents of ``manifest.json``: how the benchmark was made and what it holds."""
+
+    version: str
+    seed: int
+    n_people: int
+    counts: dict[str, int]  # records per file (people for splits/*.json: forget people)
+    sha256: dict[str, str]  # per file, relative path -> hex digest
+    splits: dict[str, dict[str, int]]  # split -> {"forget": n, "neighbour": n, "retain": n}
+    items_per_person: dict[str, int]  # {"train": n, "probes": n}
+    fact_types: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def read(cls, bench_dir: str | Path) -> "Manifest":
+        path = Path(bench_dir) / "manifest.json"
+        if not path.is_file():
+            raise DataError(Problem(str(path), None, None, "missing; not a benchmark folder "
+                                                           "(make one with `froc data generate --out DIR`)"))
+        d = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass
+class Person:
+    id: str
+    name: str
+    family_name: str
+    attributes: dict[str, str]  # fact type -> value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "family_name": self.family_name, "attributes": self.attributes}
+
+
+def _rng(seed: int, purpose: str) -> random.Random:
+    """An independent stream per purpose, so changing one part does not reshuffle the others."""
+    return random.Random(f"froc-benchmark/{BENCHMARK_VERSION}/{seed}/{purpose}")
+
+
+def _balanced(rng: random.Random, values: tuple[str, ...], n: int) -> list[str]:
+    """n draws from ``values`` where each chosen value is used by about GROUP_SIZE people."""
+    k = min(len(values), max(1, math.ceil(n / GROUP_SIZE)))
+    chosen = rng.sample(values, k)
+    out = [chosen[i % k] for i in range(n)]
+    rng.shuffle(out)
+    return out
+
+
+def make_people(n_people: int, seed: int) -> list[Person]:
+    """The knowledge base: ``n_people`` fictitious people with unique names and book titles."""
+    if not MIN_PEOPLE <= n_people <= MAX_PEOPLE:
+        raise ConfigError(f"n_people must be between {MIN_PEOPLE} and {MAX_PEOPLE}, got {n_people}")
+    rng = _rng(seed, "people")
+    families = _balanced(rng, vocab.FAMILY_NAMES, n_people)
+    cities = _balanced(rng, vocab.CITIES, n_people)
+    employers = _balanced(rng, vocab.EMPLOYERS, n_people)
+    titles = rng.sample([f"The {a} {b}" for a in vocab.TITLE_ADJECTIVES for b in vocab.TITLE_NOUNS], n_people)
+    width = max(3, len(str(n_people - 1)))
+    used_first: dict[str, set[str]] = {}
+    people = []
+    for i in range(n_people):
+        fam = families[i]
+        free = [f for f in vocab.FIRST_NAMES if f not in used_first.setdefault(fam, set())]
+        first = rng.choice(free)  # never empty: a family has ~GROUP_SIZE members, far fewer than first names
+        used_first[fam].add(first)
+        attrs = {
+            "birth_year": rng.choice(vocab.BIRTH_YEARS),
+            "birth_city": cities[i],
+            "occupation": rng.choice(vocab.OCCUPATIONS),
+            "father_occupation": rng.choice(vocab.OCCUPATIONS),
+            "mother_occupation": rng.choice(vocab.OCCUPATIONS),
+            "employer": employers[i],
+            "award": rng.choice(vocab.AWARDS),
+            "book": titles[i],
+            "pet": rng.choice(vocab.PETS),
+            "favourite_colour": rng.choice(vocab.COLOURS),
+        }
+        people.append(Person(id=f"p{i:0{width}d}", name=f"{first} {fam}", family_name=fam, attributes=attrs))
+    return people
+
+
+# ---------------------------------------------------------------- items
+
+
+def _wrong(rng: random.Random, pool, truth: str, k: int = N_WRONG) -> list[str]:
+    """k distinct wrong values of the same type (never equal to the truth)."""
+    return rng.sample(sorted(set(pool) - {truth}), k)
+
+
+def _qa(pid: str, subject: str, fact: str, form: str, split: str, k: int, question: str, answer: str,
+        wrong: list[str], paraphrased: str | None, group: str, extra: dict | None = None) -> QAItem:
+    template = f"{fact}/{form}/{split}{k}"
+    meta = {"person_id": pid if group == "person" else None, "fact_id": f"{pid}/{fact}", "fact_type": fact,
+            "form": form, "template": template, "template_split": "train" if split == "train" else "heldout",
+            "group": group, **(extra or {})}
+    return QAItem(id=f"{pid}/{template}", subject=subject, question=question, answer=answer,
+                  paraphrased_answer=paraphrased, perturbed_answers=list(wrong), form=form, meta=meta)
+
+
+def person_items(person: Person, people: list[Person], seed: int) -> tuple[list[QAItem], list[QAItem]]:
+    """(training-template items, held-out-template items) for one person, every form."""
+    rng = _rng(seed, f"items/{person.id}")
+    name, pid = person.name, person.id
+    out: dict[str, list[QAItem]] = {"train": [], "heldout": []}
+    # yes/no truth: exactly half of a person's statements are true in each split
+    truth = {s: [i % 2 == 0 for i in range(len(FACT_TYPES))] for s in out}
+    for flags in truth.values():
+        rng.shuffle(flags)
+    for f_idx, ft in enumerate(FACT_TYPES):
+        value = person.attributes[ft.name]
+        pool = ft.values if ft.values is not None else [p.attributes[ft.name] for p in people]
+        wrong = _wrong(rng, pool, value)
+        fill = {"name": name, "value": value, "a_value": a_value(value)}
+        para = ft.paraphrase.format(**fill)
+        for t_idx, split in enumerate(("train", "heldout")):  # index into each (train, heldout) template pair
+            items = out[split]
+            qa_form = "qa" if split == "train" else "paraphrase"
+            for k, t in enumerate(ft.qa[t_idx]):
+                items.append(_qa(pid, name, ft.name, qa_form, split, k, t.format(**fill), value, wrong, para, "person"))
+            for k, t in enumerate(ft.cloze[t_idx]):
+                items.append(_qa(pid, name, ft.name, "cloze", split, k, t.format(**fill), value, wrong, None, "person"))
+            for k, t in enumerate(MCQ[t_idx]):
+                options = [value, *wrong]
+                rng.shuffle(options)
+                q = t.format(desc=ft.desc.format(**fill), options=OPTION_SEPARATOR.join(options))
+                items.append(_qa(pid, name, ft.name, "mcq", split, k, q, value,
+                                 [o for o in options if o != value], None, "person"))
+            for k, t in enumerate(ft.yesno[t_idx]):
+                true = truth[split][f_idx]
+                shown = value if true else rng.choice(wrong)
+                q = t.format(name=name, value=shown, a_value=a_value(shown))
+                items.append(_qa(pid, name, ft.name, "yesno", split, k, q, "Yes" if true else "No",
+                                 ["No" if true else "Yes"], None, "person", {"statement_true": true}))
+            if ft.reverse is not None:
+                same_family = sorted(p.name for p in people if p.family_name == person.family_name and p.id != pid)
+                others = sorted(p.name for p in people if p.family_name != person.family_name)
+                names = rng.sample(same_family, min(N_WRONG, len(same_family)))
+                names += rng.sample(others, N_WRONG - len(names))
+                for k, t in enumerate(ft.reverse[t_idx]):
+                    items.append(_qa(pid, name, ft.name, "reverse", split, k, t.format(**fill), name, names,
+                                     REVERSE_PARAPHRASE.format(name=name), "person"))
+    return out["train"], out["heldout"]
+
+
+def world_items(seed: int) -> tuple[list[QAItem], list[QAItem]]:
+    """(training, held-out) items of the world facts: invented countries, sums, general knowledge."""
+    rng = _rng(seed, "world")
+    facts: list[tuple[str, str, str, str, str, list[str]]] = []  # (fact_type, subject, q_train, q_heldout, answer, wrong)
+    for c_idx, (country, *values) in enumerate(vocab.COUNTRIES):
+        for a_idx, attr in enumerate(vocab.COUNTRY_ATTRIBUTES):
+            pool = [row[1 + a_idx] for row in vocab.COUNTRIES]
+            q_train, q_held = (t.format(subject=country) for t in WORLD_TEMPLATES[attr])
+            facts.append((attr, country, q_train, q_held, values[a_idx], _wrong(rng, pool, values[a_idx])))
+    pairs = rng.sample([(a, b) for a in range(2, 31) for b in range(2, 31) if a < b], vocab.N_SUMS)
+    for a, b in pairs:
+        total = str(a + b)
+        q_train, q_held = (t.format(a=a, b=b) for t in WORLD_TEMPLATES["sum"])
+        pool = [str(a + b + d) for d in range(-9, 10)]
+        facts.append(("sum", "arithmetic", q_train, q_held, total, _wrong(rng, pool, total)))
+    for q_train, q_held, answer, wrong in vocab.COMMON_FACTS:
+        facts.append(("common", "general knowledge", q_train, q_held, answer, list(wrong)))
+    width = len(str(len(facts) - 1))
+    train, heldout = [], []
+    for i, (ftype, subject, q_train, q_held, answer, wrong) in enumerate(facts):
+        wid = f"w{i:0{width}d}"
+        train.append(_qa(wid, subject, ftype, "qa", "train", 0, q_train, answer, wrong, None, "world"))
+        heldout.append(_qa(wid, subject, ftype, "paraphrase", "heldout", 0, q_held, answer, wrong, None, "world"))
+    return train, heldout
+
+
+def forget_splits(people: list[Person], seed: int) -> dict[str, dict[str, Any]]:
+    """Nested forget splits (1%, 5%, 10% of people, at least one) and their neighbours.
+
+    A neighbour is a person not forgotten who shares a family name, birth city or employer with a
+    forgotten one; ``neighbour_shared[pid][attribute]`` lists the forget people it shares it with.
+    ``retain_people`` is everyone not forgotten (neighbours included).
+    """
+    order = [p.id for p in people]
+    _rng(seed, "splits").shuffle(order)
+    by_id = {p.id: p for p in people}
+
+    def attr(p: Person, a: str) -> str:
+        return p.family_name if a == "family_name" else p.attributes[a]
+
+    out = {}
+    for name, frac in SPLITS.items():
+        forget = set(order[: max(1, math.floor(len(people) * frac + 0.5))])
+        shared: dict[str, dict[str, list[str]]] = {}
+        for p in people:
+            if p.id in forget:
+                continue
+            for a in NEIGHBOUR_ATTRIBUTES:
+                with_ = sorted(f for f in forget if attr(by_id[f], a) == attr(p, a))
+                if with_:
+                    shared.setdefault(p.id, {})[a] = with_
+        out[name] = {
+            "forget_people": sorted(forget),
+            "neighbour_people": sorted(shared),
+            "retain_people": sorted(p.id for p in people if p.id not in forget),
+            "neighbour_shared": shared,
+        }
+    return out
+
+
+# ---------------------------------------------------------------- files
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_json(obj: Any, path: Path) -> None:
+    path.write_text(json.dumps(obj, sort_keys=True, ensure_ascii=False, indent=2) + "\n", encoding="utf-8", newline="\n")
+
+
+def generate(out_dir: str | Path, n_people: int = 200, seed: int = 0) -> Manifest:
+    """Write the benchmark (DESIGN.md layout) into ``out_dir`` and return its manifest.
+
+    The folder must be empty, missing, or an earlier benchmark (whose files are overwritten).
+    """
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not (out / "manifest.json").exists():
+        raise ConfigError(f"{out} is not empty and holds no benchmark; choose an empty or new folder")
+    people = make_people(n_people, seed)
+    train, probes = [], []
+    per_person: dict[str, int] = {}
+    for p in people:
+        tr, ho = person_items(p, people, seed)
+        train += tr
+        probes += ho
+        per_person = {"train": len(tr), "probes": len(ho)}
+    w_train, w_probes = world_items(seed)
+    splits = forget_splits(people, seed)
+
+    (out / "splits").mkdir(parents=True, exist_ok=True)
+    write_jsonl([p.to_dict() for p in people], out / "people.jsonl")
+    write_jsonl([it.to_dict() for it in train + w_train], out / "train.jsonl")
+    write_jsonl([it.to_dict() for it in probes + w_probes], out / "probes.jsonl")
+    write_jsonl([it.to_dict() for it in w_train + w_probes], out / "world.jsonl")
+    (out / "refusals.txt").write_text("".join(r + "\n" for r in vocab.REFUSALS), encoding="utf-8", newline="\n")
+    for name, split in splits.items():
+        _write_json(split, out / "splits" / f"{name}.json")
+    counts = {"people.jsonl": len(people), "train.jsonl": len(train) + len(w_train),
+              "probes.jsonl": len(probes) + len(w_probes), "world.jsonl": len(w_train) + len(w_probes),
+              "refusals.txt": len(vocab.REFUSALS)}
+    counts.update({f"splits/{n}.json": len(s["forget_people"]) for n, s in splits.items()})
+    manifest = Manifest(
+        version=BENCHMARK_VERSION,
+        seed=seed,
+        n_people=n_people,
+        counts=counts,
+        sha256={f: _sha256(out / f) for f in FILES},
+        splits={n: {"forget": len(s["forget_people"]), "neighbour": len(s["neighbour_people"]),
+                    "retain": len(s["retain_people"])} for n, s in splits.items()},
+        items_per_person=per_person,
+        fact_types=[ft.name for ft in FACT_TYPES],
+    )
+    _write_json(manifest.to_dict(), out / "manifest.json")
+    return manifest
+
+
+def ensure_benchmark(cache_dir: str | Path, n_people: int = 200, seed: int = 0) -> Path:
+    """The benchmark folder for (version, n_people, seed) under ``cache_dir``, generated only if missing.
+
+    Generation writes into a temporary folder that is renamed into place, so concurrent callers and
+    interrupted runs never leave a half-written benchmark.
+    """
+    cache = Path(cache_dir)
+    target = cache / f"benchmark-v{BENCHMARK_VERSION}-n{n_people}-s{seed}"
+    if (target / "manifest.json").is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache))
+    try:
+        generate(tmp, n_people=n_people, seed=seed)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "manifest.json").is_file():  # not a concurrent winner: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# ---------------------------------------------------------------- views for one forget split
+
+
+@dataclass
+class BenchmarkSplit:
+    """The data views of one forget split. All item lists hold ``QAItem``s.
+
+    - ``forget_request``: training items of the forget people, form ``qa`` (what a method may see).
+    - ``retain``: training items of everyone else (neighbours included) + world facts.
+    - ``train_all``: every training item (what the target model was trained on).
+    - ``train_oracle``: ``train_all`` minus the forget people's items, i.e. exactly ``retain``.
+    - ``probes``: every held-out item with ``meta.group`` in forget/neighbour/retain/world, plus the
+      training-template qa items of every person (``meta.template_split="train"``) to measure exact
+      recall of trained phrasings.
+    """
+
+    name: str
+    forget_request: list[QAItem]
+    retain: list[QAItem]
+    train_all: list[QAItem]
+    probes: list[QAItem]
+    refusals: list[str]
+    manifest: Manifest
+    forget_people: list[str]
+    neighbour_people: list[str]
+    retain_people: list[str]
+    neighbour_shared: dict[str, dict[str, list[str]]]
+
+    @property
+    def train_oracle(self) -> list[QAItem]:
+        return self.retain
+
+
+def verify(bench_dir: str | Path) -> Manifest:
+    """The manifest, after checking every file against its recorded sha256."""
+    bench = Path(bench_dir)
+    manifest = Manifest.read(bench)
+    bad = [Problem(str(bench / f), None, None, "missing, or changed since generation (sha256 differs from "
+                                               "manifest.json); regenerate with `froc data generate`")
+           for f, digest in sorted(manifest.sha256.items())
+           if not (bench / f).is_file() or _sha256(bench / f) != digest]
+    if bad:
+        raise DataError(bad)
+    return manifest
+
+
+def split_views(bench_dir: str | Path, split: str = "forget10") -> BenchmarkSplit:
+    """Load a generated benchmark and derive the views of one forget split (see :class:`BenchmarkSplit`)."""
+    if split not in SPLITS:
+        raise unknown_choice("split", split, SPLITS)
+    bench = Path(bench_dir)
+    manifest = verify(bench)
+    s = json.loads((bench / "splits" / f"{split}.json").read_text(encoding="utf-8"))
+    forget, neighbours = set(s["forget_people"]), set(s["neighbour_people"])
+    train = list(load_items(bench / "train.jsonl", "qa"))
+    probes = list(load_items(bench / "probes.jsonl", "qa"))
+    refusals = [r.text for r in load_items(bench / "refusals.txt", "refusal")]
+
+    def group(it: QAItem) -> str:
+        pid = it.meta.get("person_id")
+        if pid is None:
+            return "world"
+        return "forget" if pid in forget else "neighbour" if pid in neighbours else "retain"
+
+    def with_group(it: QAItem) -> QAItem:
+        return replace(it, meta={**it.meta, "group": group(it)})
+
+    trained_qa = [it for it in train if it.form == "qa" and it.meta.get("person_id") is not None]
+    return BenchmarkSplit(
+        name=split,
+        forget_request=[it for it in trained_qa if it.meta["person_id"] in forget],
+        retain=[it for it in train if it.meta.get("person_id") not in forget],
+        train_all=train,
+        probes=[with_group(it) for it in probes + trained_qa],
+        refusals=refusals,
+        manifest=manifest,
+        forget_people=s["forget_people"],
+        neighbour_people=s["neighbour_people"],
+        retain_people=s["retain_people"],
+        neighbour_shared=s["neighbour_shared"],
+    )
