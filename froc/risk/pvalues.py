@@ -168,15 +168,17 @@ def wsr(
     under H0 because ``lambda_i >= 0`` is predictable. By Ville's inequality
     ``p = min(1, 1 / max_t K_t)`` is a valid p-value for every level at once.
     Bet sizes follow WSR's predictable plug-in with a fixed horizon (as in RCPS,
-    Bates et al. 2021): ``lambda_i = min(max_bet, sqrt(2 log(1/tune_level) / (n sigma^2_{i-1})))``
+    Bates et al. 2021) and WSR's truncation:
+    ``lambda_i = min(sqrt(2 log(1/tune_level) / (n sigma^2_{i-1})), max_bet / (1 - alpha))``
     with ``mu_t = (1/2 + sum_{i<=t} l_i)/(t+1)`` and
-    ``sigma^2_t = (1/4 + sum_{i<=t} (l_i - mu_i)^2)/(t+1)``.
+    ``sigma^2_t = (1/4 + sum_{i<=t} (l_i - mu_i)^2)/(t+1)``. The truncation keeps every
+    factor ``>= 1 - max_bet > 0`` and every factor is non-decreasing in ``alpha`` (also
+    where the truncation binds: its derivative is ``max_bet (1 - l)/(1 - alpha)^2 >= 0``),
+    so ``p`` is non-increasing in ``alpha``, which the bound inversion needs.
 
     Deviations from the paper (ours): ``tune_level`` only tunes bet sizes and is a
     fixed constant, not the test level, so one p-value serves every level of the
-    FWER procedure; bets are capped at ``max_bet < 1`` (independent of ``alpha``),
-    which keeps every factor positive and makes ``p`` non-increasing in ``alpha``
-    (needed to invert it into a bound). Because the sequential bound depends on the
+    FWER procedure. Because the sequential bound depends on the
     order of the samples, the samples are first put in a random order drawn from
     ``seed`` (the same order for all K rows), which is deterministic given the seed
     and makes the result independent of how the caller sorted the probes.
@@ -187,7 +189,8 @@ def wsr(
         binary: ignored (valid for any [0, 1] losses).
         seed: seed of the sample order (default 0).
         tune_level: level the bet sizes are tuned for (default 0.01).
-        max_bet: cap on each bet, in (0, 1) (default 0.75, WSR's suggested truncation).
+        max_bet: truncation constant ``c`` in ``lambda <= c / (1 - alpha)``, in (0, 1)
+            (default 0.75, WSR's suggested value).
 
     Returns:
         float for (n,) input, (K,) array for (K, n) input.
@@ -206,7 +209,7 @@ def wsr(
     mu = (0.5 + np.cumsum(x, axis=1)) / (t + 1)  # (K, n)
     var = (0.25 + np.cumsum((x - mu) ** 2, axis=1)) / (t + 1)  # (K, n)
     var_prev = np.concatenate([np.full((k, 1), 0.25), var[:, :-1]], axis=1)  # predictable
-    lam = np.minimum(max_bet, np.sqrt(2.0 * np.log(1.0 / tune_level) / (n * var_prev)))  # (K, n)
+    lam = np.minimum(np.sqrt(2.0 * np.log(1.0 / tune_level) / (n * var_prev)), max_bet / (1.0 - a))  # (K, n)
     log_capital = np.cumsum(np.log1p(lam * (a - x)), axis=1)  # (K, n)
     p = np.minimum(1.0, np.exp(-np.maximum(log_capital.max(axis=1), 0.0)))
     return _finish(p, bad, squeeze)
