@@ -1,0 +1,207 @@
+"""The built-in benchmark: determinism, layout, and the invariants the risk analysis relies on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from froc.data import FORMS, load_items
+from froc.data.benchmark import (
+    FILES,
+    NEIGHBOUR_ATTRIBUTES,
+    SPLITS,
+    Manifest,
+    ensure_benchmark,
+    generate,
+    split_views,
+)
+from froc.data.schema import normalize_text
+from froc.errors import ConfigError, DataError
+
+N = 200
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "b"
+    generate(out, n_people=N, seed=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def people(bench):
+    return [json.loads(line) for line in (bench / "people.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def train(bench):
+    return load_items(bench / "train.jsonl", "qa").items
+
+
+@pytest.fixture(scope="module")
+def probes(bench):
+    return load_items(bench / "probes.jsonl", "qa").items
+
+
+def _digests(d: Path) -> dict[str, str]:
+    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_byte_identical_other_seed_differs(tmp_path):
+    generate(tmp_path / "a", n_people=30, seed=7)
+    generate(tmp_path / "b", n_people=30, seed=7)
+    generate(tmp_path / "c", n_people=30, seed=8)
+    a, b, c = (_digests(tmp_path / x) for x in "abc")
+    assert a == b
+    assert sorted(a) == sorted(c) and all(a[f] != c[f] for f in ("people.jsonl", "train.jsonl", "probes.jsonl"))
+
+
+def test_layout_manifest_and_counts(bench, train, probes):
+    assert sorted(_digests(bench)) == sorted([*FILES, "manifest.json"])
+    m = Manifest.read(bench)
+    assert (m.version, m.seed, m.n_people) == ("1", 0, N)
+    assert m.sha256 == {f: d for f, d in _digests(bench).items() if f != "manifest.json"}
+    assert m.items_per_person == {"train": 51, "probes": 51}
+    n_world = m.counts["world.jsonl"] // 2
+    assert n_world == 100
+    assert m.counts["train.jsonl"] == len(train) == N * 51 + n_world == 10_300
+    assert m.counts["probes.jsonl"] == len(probes) == N * 51 + n_world
+    assert m.counts["refusals.txt"] == len(load_items(bench / "refusals.txt"))
+    assert (bench / "manifest.json").read_text().count("\n") > 10  # human-readable, sorted keys
+
+
+def test_people_unique_names_and_books_shared_neighbour_attributes(people):
+    assert len({p["name"] for p in people}) == N
+    assert len({p["attributes"]["book"] for p in people}) == N
+    assert all(p["name"].endswith(" " + p["family_name"]) for p in people)
+    assert all(len(p["attributes"]) == 10 for p in people)
+    for attr in NEIGHBOUR_ATTRIBUTES:
+        sizes = Counter(p["family_name"] if attr == "family_name" else p["attributes"][attr] for p in people)
+        assert min(sizes.values()) >= 2, attr  # every value shared: neighbours always exist
+
+
+def test_items_well_formed(train, probes):
+    for it in train + probes:
+        m = it.meta
+        assert {"person_id", "fact_type", "form", "template", "template_split", "group"} <= m.keys(), it.id
+        assert m["form"] == it.form and it.form in FORMS
+        assert m["group"] == ("world" if m["person_id"] is None else "person")
+        assert 1 <= len(it.answer.split()) <= 6, it.answer
+        assert len(it.perturbed_answers) == (1 if it.form == "yesno" else 3), it.id
+        wrong = {normalize_text(a) for a in it.perturbed_answers}
+        assert len(wrong) == len(it.perturbed_answers) and normalize_text(it.answer) not in wrong, it.id
+    assert {it.meta["template_split"] for it in train} == {"train"}
+    assert {it.meta["template_split"] for it in probes} == {"heldout"}
+    assert {it.form for it in train} == {"qa", "cloze", "mcq", "yesno", "reverse"}
+    assert {it.form for it in probes} == {"paraphrase", "cloze", "mcq", "yesno", "reverse"}
+
+
+def test_train_and_probe_questions_never_overlap(train, probes):
+    assert not {normalize_text(it.question) for it in train} & {normalize_text(it.question) for it in probes}
+    assert not {it.meta["template"] for it in train} & {it.meta["template"] for it in probes}
+    assert len({it.id for it in train + probes}) == len(train) + len(probes)
+
+
+def test_each_question_has_one_answer(train, probes):
+    answers = defaultdict(set)
+    for it in train + probes:
+        answers[normalize_text(it.question)].add(it.answer)
+    assert all(len(a) == 1 for a in answers.values())
+
+
+def test_reverse_questions_point_at_one_person(people, train, probes):
+    author = {p["attributes"]["book"]: p["name"] for p in people}
+    reverse = [it for it in train + probes if it.form == "reverse"]
+    assert len(reverse) == 2 * N
+    for it in reverse:
+        (title,) = [t for t in author if f"'{t}'" in it.question]  # exactly one book title in the question
+        assert it.answer == author[title] and set(it.perturbed_answers) <= set(author.values())
+
+
+def test_mcq_lists_options_as_text_and_yesno_is_balanced(train, probes):
+    for it in train + probes:
+        if it.form == "mcq":
+            options = re.split(r"[Oo]ptions: ", it.question)[-1].removesuffix(".").split("; ")
+            assert sorted(options) == sorted([it.answer, *it.perturbed_answers])
+    for items in (train, probes):
+        yn = Counter(it.answer for it in items if it.form == "yesno")
+        assert yn["Yes"] == yn["No"] == N * 10 // 2
+        assert all(it.meta["statement_true"] == (it.answer == "Yes") for it in items if it.form == "yesno")
+
+
+def test_forget_splits_and_neighbours(bench, people):
+    by_id = {p["id"]: p for p in people}
+
+    def value(pid, attr):
+        return by_id[pid]["family_name"] if attr == "family_name" else by_id[pid]["attributes"][attr]
+
+    previous: set[str] = set()
+    for name, frac in SPLITS.items():
+        s = json.loads((bench / "splits" / f"{name}.json").read_text())
+        forget, neighbours, retain = set(s["forget_people"]), set(s["neighbour_people"]), set(s["retain_people"])
+        assert len(forget) == round(N * frac) and previous <= forget  # 2, 10, 20 and nested
+        previous = forget
+        assert retain == set(by_id) - forget and neighbours <= retain
+        assert set(s["neighbour_shared"]) == neighbours
+        for pid, shared in s["neighbour_shared"].items():
+            for attr, with_ in shared.items():
+                assert attr in NEIGHBOUR_ATTRIBUTES and with_ and set(with_) <= forget
+                assert all(value(pid, attr) == value(f, attr) for f in with_)
+        expected = {p for p in retain if any(value(p, a) == value(f, a) for f in forget for a in NEIGHBOUR_ATTRIBUTES)}
+        assert neighbours == expected
+
+
+def test_split_views(bench):
+    v = split_views(bench, "forget05")
+    forget = set(v.forget_people)
+    assert len(forget) == 10
+    assert len(v.forget_request) == 10 * 20
+    assert all(it.form == "qa" and it.meta["person_id"] in forget for it in v.forget_request)
+    assert v.train_oracle == v.retain
+    assert len(v.retain) + 10 * 51 == len(v.train_all) == 10_300
+    assert not any(it.meta["person_id"] in forget for it in v.retain)
+    groups = Counter((it.meta["group"], it.meta["template_split"]) for it in v.probes)
+    n_nb = len(v.neighbour_people)
+    assert groups == {("forget", "heldout"): 10 * 51, ("forget", "train"): 10 * 20,
+                      ("neighbour", "heldout"): n_nb * 51, ("neighbour", "train"): n_nb * 20,
+                      ("retain", "heldout"): (N - 10 - n_nb) * 51, ("retain", "train"): (N - 10 - n_nb) * 20,
+                      ("world", "heldout"): 100}
+    for it in v.probes:
+        pid = it.meta["person_id"]
+        assert it.meta["group"] == ("world" if pid is None else "forget" if pid in forget
+                                    else "neighbour" if pid in v.neighbour_people else "retain")
+    assert v.refusals and all(isinstance(r, str) for r in v.refusals)
+    assert v.manifest.n_people == N
+    with pytest.raises(ConfigError, match="valid splits: forget01, forget05, forget10"):
+        split_views(bench, "forget50")
+
+
+def test_split_views_refuses_modified_files(tmp_path):
+    generate(tmp_path / "b", n_people=10, seed=0)
+    with (tmp_path / "b" / "train.jsonl").open("a") as f:
+        f.write("\n")
+    with pytest.raises(DataError, match=r"train.jsonl: missing, or changed since generation"):
+        split_views(tmp_path / "b")
+
+
+def test_ensure_benchmark_generates_once(tmp_path):
+    first = ensure_benchmark(tmp_path, n_people=12, seed=3)
+    assert first.name == "benchmark-v1-n12-s3" and Manifest.read(first).n_people == 12
+    mtime = (first / "manifest.json").stat().st_mtime_ns
+    assert ensure_benchmark(tmp_path, n_people=12, seed=3) == first
+    assert (first / "manifest.json").stat().st_mtime_ns == mtime
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary folders left
+
+
+def test_bad_sizes_and_non_empty_folder(tmp_path):
+    with pytest.raises(ConfigError, match="n_people must be between 10 and"):
+        generate(tmp_path / "x", n_people=3)
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not empty"):
+        generate(tmp_path / "y", n_people=10)
