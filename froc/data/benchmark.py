@@ -66,8 +66,12 @@ class Manifest:
         if not path.is_file():
             raise DataError(Problem(str(path), None, None, "missing; not a benchmark folder "
                                                            "(make one with `froc data generate --out DIR`)"))
-        d = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(Problem(str(path), None, None, f"not a valid benchmark manifest ({e!r}); "
+                                                           "regenerate with `froc data generate`")) from e
 
 
 @dataclass

@@ -80,25 +80,30 @@ class Request:
 # ---------------------------------------------------------------- readers: path -> (line, raw record) + problems
 
 
-def _decode_lines(data: bytes, file: str, problems: list[Problem]) -> list[tuple[int, str | None]]:
-    """Split bytes into lines and decode each as UTF-8; undecodable lines become ``None`` plus a Problem."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    out: list[tuple[int, str | None]] = []
-    offset = 0
-    raw_lines = data.split(b"\n")
+def _decode_lines(data: bytes, file: str, problems: list[Problem]) -> tuple[list[str], set[int]]:
+    """Split bytes into lines and decode each as UTF-8.
+
+    Returns the lines (an undecodable line is decoded with replacement characters, so the file's
+    structure survives) and the set of 1-based numbers of undecodable lines, each also a Problem.
+    Records starting on such a line are skipped by the readers (already reported).
+    """
+    offset = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    raw_lines = data[offset:].split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
+    lines, bad = [], set()
     for i, raw in enumerate(raw_lines, start=1):
+        raw_line = raw.removesuffix(b"\r")
         try:
-            out.append((i, raw.removesuffix(b"\r").decode("utf-8")))
+            lines.append(raw_line.decode("utf-8"))
         except UnicodeDecodeError as e:
-            bad = raw[e.start]
-            problems.append(Problem(file, i, None, f"not valid UTF-8: byte 0x{bad:02x} at byte {e.start} of the line "
-                                                   f"(byte offset {offset + e.start} in the file); save the file as UTF-8"))
-            out.append((i, None))
+            problems.append(Problem(file, i, None, f"not valid UTF-8: byte 0x{raw_line[e.start]:02x} at byte {e.start} "
+                                                   f"of the line (byte offset {offset + e.start} in the file); "
+                                                   "save the file as UTF-8"))
+            lines.append(raw_line.decode("utf-8", errors="replace"))
+            bad.add(i)
         offset += len(raw) + 1
-    return out
+    return lines, bad
 
 
 def _read_json_document(text: str, file: str, problems: list[Problem]) -> list[tuple[int, Any]] | None:
@@ -134,14 +139,14 @@ def _read_json_document(text: str, file: str, problems: list[Problem]) -> list[t
 
 
 def _read_jsonl(path: Path, file: str, problems: list[Problem]) -> list[tuple[int, Any]]:
-    lines = _decode_lines(path.read_bytes(), file, problems)
-    if path.suffix == ".json" and not problems:
-        doc = _read_json_document("\n".join(t for _, t in lines), file, problems)
+    lines, bad = _decode_lines(path.read_bytes(), file, problems)
+    if path.suffix.lower() == ".json":
+        doc = _read_json_document("\n".join(lines), file, problems)
         if doc is not None:
-            return doc
+            return [(ln, rec) for ln, rec in doc if ln not in bad]
     out = []
-    for ln, text in lines:
-        if text is None or not text.strip():
+    for ln, text in enumerate(lines, start=1):
+        if ln in bad or not text.strip():
             continue
         try:
             out.append((ln, json.loads(text)))
@@ -173,9 +178,8 @@ def _decode_json_cells(rec: dict, ln: int, file: str, problems: list[Problem], u
 
 
 def _read_csv(path: Path, file: str, problems: list[Problem]) -> list[tuple[int, Any]]:
-    decoded = _decode_lines(path.read_bytes(), file, problems)
-    bad = {ln for ln, t in decoded if t is None}
-    reader = csv.reader(io.StringIO("\n".join(t or "" for _, t in decoded), newline=""))
+    lines, bad = _decode_lines(path.read_bytes(), file, problems)
+    reader = csv.reader(io.StringIO("\n".join(lines), newline=""))
     out = []
     try:
         header = next(reader, None)
@@ -238,8 +242,8 @@ def _read_hf(path: Path, split: str | None, file: str, problems: list[Problem]) 
 
 
 def _read_txt(path: Path, file: str, problems: list[Problem]) -> list[tuple[int, Any]]:
-    return [(ln, {"text": t.strip()}) for ln, t in _decode_lines(path.read_bytes(), file, problems)
-            if t is not None and t.strip()]
+    lines, bad = _decode_lines(path.read_bytes(), file, problems)
+    return [(ln, {"text": t.strip()}) for ln, t in enumerate(lines, start=1) if ln not in bad and t.strip()]
 
 
 def _split_path(path: str | Path) -> tuple[Path, str | None]:
@@ -389,9 +393,9 @@ def load_request(forget_path: str | Path, retain_path: str | Path, probes_path: 
                                                            f"({retain.path}:{by_id[it.id]}, same id)"))
         elif (key := _content_key(it)) in by_key:
             what = "question and answer" if key[0] == "qa" else "text"
-            problems.append(Problem(forget.path, ln, key[0] == "qa" and "question" or "text",
-                                    f"forget item {it.id!r} also appears in the retain data "
-                                    f"({retain.path}:{by_key[key]}, same normalised {what})"))
+            fld = "question" if key[0] == "qa" else "text"
+            problems.append(Problem(forget.path, ln, fld, f"forget item {it.id!r} also appears in the retain data "
+                                                          f"({retain.path}:{by_key[key]}, same normalised {what})"))
     if problems:
         raise DataError(problems, limit=ERROR_LIMIT)
     warnings: list[Problem] = []

@@ -76,6 +76,25 @@ def test_non_utf8_bytes_name_line_and_byte_offset(tmp_path):
                  f"byte offset {len(first) + col} in the file")
 
 
+@pytest.mark.parametrize("name, content, line", [
+    ("a.json", b'[\n {"text": "ok"},\n {"text": "caf\xe9"},\n {"text": "fine"}\n]\n', 3),
+    ("a.csv", b'text\nok\ncaf\xe9\nfine\n', 3),
+    ("a.txt", b'ok\ncaf\xe9\nfine\n', 2),
+])
+def test_non_utf8_in_every_text_format_is_the_only_problem(tmp_path, name, content, line):
+    f = tmp_path / name
+    f.write_bytes(content)
+    err = error_of(f, kind="refusal")
+    assert len(err.problems) == 1  # the rest of the file still parses: no knock-on errors
+    assert_names(err, f, line, None, "not valid UTF-8", "0xe9")
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    f = tmp_path / "a.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + json.dumps(rec()).encode() + b"\n")
+    assert load_items(f)[0].id == "a1"
+
+
 def test_duplicate_ids(tmp_path):
     f = write_jsonl(tmp_path / "a.jsonl", [rec(), rec(question="Another question?")])
     assert_names(error_of(f), f, 2, "id", "duplicate id 'a1'", "line/row 1")
