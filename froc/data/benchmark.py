@@ -30,7 +30,7 @@ from typing import Any
 from froc.data import vocab
 from froc.data.loaders import load_items, write_jsonl
 from froc.data.schema import QAItem
-from froc.data.templates import FACT_TYPES, MCQ, OPTION_SEPARATOR, REVERSE_PARAPHRASE, WORLD_TEMPLATES, FactType, a_value
+from froc.data.templates import FACT_TYPES, MCQ, OPTION_SEPARATOR, REVERSE_PARAPHRASE, WORLD_TEMPLATES, a_value
 from froc.errors import ConfigError, DataError, Problem, unknown_choice
 
 BENCHMARK_VERSION = "1"

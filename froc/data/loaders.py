@@ -36,7 +36,7 @@ from froc.data.schema import (
     QAItem,
     RefusalItem,
     TextItem,
-    infer_kind,
+    file_kind,
     normalize_text,
     validate_records,
 )
@@ -243,7 +243,8 @@ def _read_hf(path: Path, split: str | None, file: str, problems: list[Problem]) 
 
 def _read_txt(path: Path, file: str, problems: list[Problem]) -> list[tuple[int, Any]]:
     lines, bad = _decode_lines(path.read_bytes(), file, problems)
-    return [(ln, {"text": t.strip()}) for ln, t in enumerate(lines, start=1) if ln not in bad and t.strip()]
+    return [(ln, {"id": f"refusal-{ln}", "text": t.strip()}) for ln, t in enumerate(lines, start=1)
+            if ln not in bad and t.strip()]
 
 
 def _split_path(path: str | Path) -> tuple[Path, str | None]:
@@ -305,23 +306,16 @@ def load_items(path: str | Path, kind: str | None = None, *, max_answer_chars: i
 
     kind_source = "given as kind"
     if kind is None and raw:
-        first_ln, first = raw[0]
-        kind = infer_kind(first) if isinstance(first, dict) else None
-        kind_source = f"kind set by the first record, line/row {first_ln}"
-        if kind is None:
-            problems.append(Problem(file, first_ln, None, "cannot tell the kind of the first record; expected "
-                                    "'question'/'answer' (qa), 'text'+'subject' (text) or 'text' (refusal)"))
+        kind, kind_source, problem = file_kind(raw[0][1], raw[0][0], file)
+        problems += [problem] if problem else []
     if kind is not None and raw:
         problems += validate_records([r for _, r in raw], kind, file, lines=[ln for ln, _ in raw], kind_source=kind_source)
     if problems:
         problems.sort(key=lambda pr: (pr.line if pr.line is not None else -1))
         raise DataError(problems, limit=ERROR_LIMIT)
 
-    cls = ITEM_CLASSES[kind]
-    items = [cls.from_dict(r) for _, r in raw]
+    items = [ITEM_CLASSES[kind].from_dict(r) for _, r in raw]
     lines = [ln for ln, _ in raw]
-    if kind == "refusal" and suffix == ".txt":
-        items = [RefusalItem(text=it.text, id=f"refusal-{ln}") for it, ln in zip(items, lines)]
     warnings = _warnings(items, lines, file, max_answer_chars)
     return LoadedItems(path=file, kind=kind, items=items, lines=lines, warnings=warnings)
 

@@ -226,6 +226,15 @@ def validate_record(record: Any, kind: str, *, file: str, line: int | None, kind
     return problems
 
 
+def file_kind(first: Any, line: int | None, file: str) -> tuple[str | None, str, Problem | None]:
+    """(kind, where it came from, problem) for a file whose kind is inferred from its first record."""
+    kind = infer_kind(first) if isinstance(first, dict) else None
+    if kind is None:
+        return None, "", Problem(file, line, None, "cannot tell the kind of the first record; expected 'question'/"
+                                 "'answer' (qa), 'text'+'subject' (text) or 'text' (refusal)")
+    return kind, f"kind set by the first record, line/row {line}", None
+
+
 def validate_records(
     records: Iterable[Any],
     kind: str | None,
@@ -244,12 +253,9 @@ def validate_records(
     if not records:
         return [Problem(file, None, None, "no records; the file is empty")]
     if kind is None:
-        first = records[0]
-        kind = infer_kind(first) if isinstance(first, dict) else None
-        if kind is None:
-            return [Problem(file, lines[0], None, "cannot tell the kind of the first record; expected 'question'/"
-                            f"'answer' (qa), 'text'+'subject' (text) or 'text' (refusal); valid kinds: {', '.join(KINDS)}")]
-        kind_source = kind_source or f"kind set by the first record, line {lines[0]}"
+        kind, kind_source, problem = file_kind(records[0], lines[0], file)
+        if problem is not None:
+            return [problem]
     elif kind not in KINDS:
         return [Problem(file, None, None, f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")]
     problems: list[Problem] = []
