@@ -276,12 +276,11 @@ def generate(out_dir: str | Path, n_people: int = 200, seed: int = 0) -> Manifes
         raise ConfigError(f"{out} is not empty and holds no benchmark; choose an empty or new folder")
     people = make_people(n_people, seed)
     train, probes = [], []
-    per_person: dict[str, int] = {}
     for p in people:
         tr, ho = person_items(p, people, seed)
         train += tr
         probes += ho
-        per_person = {"train": len(tr), "probes": len(ho)}
+    per_person = {"train": len(train) // n_people, "probes": len(probes) // n_people}  # same for everyone
     w_train, w_probes = world_items(seed)
     splits = forget_splits(people, seed)
 

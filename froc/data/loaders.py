@@ -9,7 +9,9 @@ Formats, chosen by extension:
 - ``.parquet``: one row per record; list/struct columns or JSON strings as in CSV.
 - a directory written by ``datasets`` ``save_to_disk``; for a ``DatasetDict`` name the split as
   ``path::split``.
-- ``.txt``: refusals, one per line (blank lines skipped).
+- ``.txt``: refusals, one per line.
+
+Blank lines (JSONL, CSV, TXT) hold no record and are skipped.
 
 In columnar formats (CSV, Parquet, HF datasets) a null optional field counts as absent, and null
 keys inside a struct ``meta`` are dropped (struct columns fill keys missing from a row with null).
