@@ -15,13 +15,15 @@ computed on its forget losses; see :func:`cur`.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 from scipy.optimize import brentq
+from scipy.special import bdtr
 
 from froc.risk._checks import check_level, is_binary, loss_matrix
-from froc.risk.pvalues import get_pvalue
+from froc.risk.pvalues import bentkus, get_pvalue, hb, hoeffding, wsr, wsr_bets, wsr_from_bets
 
 
 def ucb(
@@ -56,25 +58,53 @@ def ucb(
     b = is_binary(mat) if binary is None else bool(binary)
     k, n = mat.shape
     out = np.ones(k)
+    with np.errstate(invalid="ignore"):
+        r_hats = mat.mean(axis=1) if n else np.zeros(k)  # same reduction as the p-value functions
+    lo_a, hi_a = 1e-300, 1.0 - 1e-16  # alpha must stay inside (0, 1)
+    bets = wsr_bets(np.nan_to_num(mat)) if pfun is wsr and n else None  # alpha-free, once for all rows
     for i in range(k):
-        row = mat[i : i + 1]  # (1, n)
-        if n == 0 or np.isnan(row).any():
+        if n == 0 or np.isnan(mat[i]).any() or r_hats[i] >= 1.0:
             continue
-        r_hat = float(row.mean())
-        if r_hat >= 1.0:
-            continue
-
-        def excess(a: float, row=row) -> float:
-            return float(np.asarray(pfun(row, min(max(a, 1e-300), 1.0 - 1e-16), binary=b))[0]) - delta
-
-        lo, hi = max(r_hat, 1e-300), 1.0 - 1e-16
+        r_hat = float(r_hats[i])
+        row_bets = None if bets is None else (bets[0][i : i + 1], bets[1][i : i + 1])
+        p_of = _row_pvalue(pfun, mat[i : i + 1], r_hat, b, row_bets)
+        excess = lambda a: p_of(min(max(a, lo_a), hi_a)) - delta  # noqa: E731
+        lo = max(r_hat, lo_a)
         if excess(lo) <= 0.0:
             out[i] = r_hat
-        elif excess(hi) > 0.0:
+        elif excess(hi_a) > 0.0:
             out[i] = 1.0
         else:
-            out[i] = brentq(excess, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps, maxiter=500)
+            out[i] = brentq(excess, lo, hi_a, xtol=xtol, rtol=4 * np.finfo(float).eps, maxiter=500)
     return float(out[0]) if squeeze else out
+
+
+def _row_pvalue(pfun: Callable, row: np.ndarray, r_hat: float, binary: bool, bets=None) -> Callable[[float], float]:
+    """``a -> p(row, a)`` for one (1, n) row without NaN. The registry p-values get exact
+    scalar re-implementations (same formulas, no per-call validation) so that inverting a
+    large grid stays fast; any other callable is called as is."""
+    n = row.shape[1]
+    k_bentkus = round(n * r_hat) if binary else math.ceil(n * r_hat)
+    factor = 1.0 if binary else math.e
+
+    def p_hoeffding(a: float) -> float:
+        m = min(r_hat, a)
+        h = (m * math.log(m / a) if m > 0 else 0.0) + (1 - m) * math.log((1 - m) / (1 - a))
+        return min(1.0, math.exp(-n * h))
+
+    def p_bentkus(a: float) -> float:
+        return min(1.0, factor * float(bdtr(k_bentkus, n, a)))
+
+    if pfun is hoeffding:
+        return p_hoeffding
+    if pfun is bentkus:
+        return p_bentkus
+    if pfun is hb:
+        return lambda a: min(p_hoeffding(a), p_bentkus(a))
+    if pfun is wsr:
+        x, lam_free = bets if bets is not None else wsr_bets(row)  # defaults of wsr()
+        return lambda a: float(wsr_from_bets(x, lam_free, a)[0])
+    return lambda a: float(np.asarray(pfun(row, a, binary=binary)).reshape(-1)[0])
 
 
 def cur(forget_losses, delta: float, pvalue: str | Callable = "hb", *, binary: bool | None = None):

@@ -204,15 +204,37 @@ def wsr(
     a = _alpha_for(alpha, k)[:, None]  # (K, 1)
     if n == 0:
         return _finish(np.ones(k), bad, squeeze)
-    x = np.where(bad[:, None], 0.0, mat)[:, np.random.default_rng(seed).permutation(n)]  # (K, n)
+    x, lam_free = wsr_bets(np.where(bad[:, None], 0.0, mat), seed=seed, tune_level=tune_level)
+    return _finish(wsr_from_bets(x, lam_free, a, max_bet=max_bet), bad, squeeze)
+
+
+def wsr_bets(losses: np.ndarray, *, seed: int = 0, tune_level: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """The alpha-free part of :func:`wsr`: seeded sample order and untruncated bet sizes.
+
+    Args:
+        losses: (K, n) finite losses in [0, 1], n >= 1.
+
+    Returns:
+        (x, lam_free), both (K, n): the losses in the seeded order and
+        ``sqrt(2 log(1/tune_level) / (n sigma^2_{i-1}))``.
+    """
+    check_levels(tune_level, "tune_level")
+    k, n = losses.shape
+    x = losses[:, np.random.default_rng(seed).permutation(n)]  # (K, n)
     t = np.arange(1, n + 1)
     mu = (0.5 + np.cumsum(x, axis=1)) / (t + 1)  # (K, n)
     var = (0.25 + np.cumsum((x - mu) ** 2, axis=1)) / (t + 1)  # (K, n)
     var_prev = np.concatenate([np.full((k, 1), 0.25), var[:, :-1]], axis=1)  # predictable
-    lam = np.minimum(np.sqrt(2.0 * np.log(1.0 / tune_level) / (n * var_prev)), max_bet / (1.0 - a))  # (K, n)
-    log_capital = np.cumsum(np.log1p(lam * (a - x)), axis=1)  # (K, n)
-    p = np.minimum(1.0, np.exp(-np.maximum(log_capital.max(axis=1), 0.0)))
-    return _finish(p, bad, squeeze)
+    return x, np.sqrt(2.0 * np.log(1.0 / tune_level) / (n * var_prev))
+
+
+def wsr_from_bets(x: np.ndarray, lam_free: np.ndarray, alpha, *, max_bet: float = 0.75) -> np.ndarray:
+    """WSR p-values from :func:`wsr_bets` output at level(s) ``alpha`` (float or (K, 1)); returns (K,)."""
+    if not 0.0 < max_bet < 1.0:
+        raise ValueError(f"max_bet must be in (0, 1), got {max_bet}")
+    lam = np.minimum(lam_free, max_bet / (1.0 - alpha))  # (K, n)
+    log_capital = np.cumsum(np.log1p(lam * (alpha - x)), axis=1)  # (K, n)
+    return np.minimum(1.0, np.exp(-np.maximum(log_capital.max(axis=1), 0.0)))
 
 
 def clt(losses, alpha, *, binary: bool | None = None):

@@ -76,3 +76,14 @@ def test_cur_is_ucb_of_forget_losses():
     losses = _samples()["binary"]
     assert_allclose(cur(losses, 0.05), ucb(losses, 0.05, "hb"))
     assert isinstance(ucb(losses[0], 0.05), float)
+
+
+@pytest.mark.parametrize("name", VALID)
+@pytest.mark.parametrize("kind", ["binary", "continuous"])
+def test_fast_inversion_path_equals_generic_path(name, kind):
+    """ucb() re-implements the registry p-values per row for speed; a wrapping callable takes
+    the generic path through the public function. Both must give the same bound."""
+    losses = _samples()[kind]
+    f = PVALUES[name]
+    generic = ucb(losses, 0.1, lambda x, a, *, binary=None: f(x, a, binary=binary))
+    np.testing.assert_allclose(ucb(losses, 0.1, name), generic, atol=1e-10)
