@@ -1,0 +1,170 @@
+"""The one explicit registry of unlearning methods: ``METHODS[name] -> MethodSpec``.
+
+A method declares what the engine must prepare for it (``needs``):
+
+- ``retain``: retain batches (dropped automatically when the method's retain weight is 0);
+- ``refusals``: each forget question paired with a refusal answer (IdkPO);
+- ``ref_seq_logprobs``: summed answer log-probs of forget (and refusal) sequences under the
+  model before unlearning, computed once before training in one no-grad pass (no second model);
+- ``ref_model``: a frozen copy of the model (full reference distributions or hidden states).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Callable
+
+from froc.errors import unknown_choice
+from froc.methods import (adv, catnip, embed_ga, ga, ga_kl, graddiff, idkpo, mrp, npo, rmu, rocr, sam, scope,
+                          simnpo, undial, wga)
+from froc.methods.base import LossFn
+
+NEEDS = ("retain", "refusals", "ref_seq_logprobs", "ref_model")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Everything the engine needs to know about a method.
+
+    Attributes:
+        name: registry key.
+        paper: the paper (title, authors/year, link) it implements.
+        config: dataclass of its hyperparameters (defaults = our defaults).
+        loss: ``loss(model, batch, ctx, cfg) -> Loss`` for one micro-batch; None when training-free.
+        needs: subset of ``NEEDS`` (see the module docstring), or a function of the config.
+        summary: one line for ``froc methods``.
+        trainable: ``trainable(model, cfg) -> [parameter names]`` when only some weights are
+            trained (None = every weight, or the LoRA adapters).
+        setup: ``setup(model, data, ctx, cfg) -> info`` run once before training (random vectors,
+            hooks, or the whole edit for training-free methods).
+        backward: custom gradient computation ``backward(compute, batch, params, scale, ctx, cfg) -> Loss``
+            replacing ``(scale * loss).backward()`` (SAM); the loop stays the same.
+        trains: ``trains(cfg) -> bool``, whether the training loop runs after ``setup``.
+        wrapper: its config names a ``base`` method whose hyperparameters it also takes.
+        lora: whether it can train LoRA adapters.
+    """
+
+    name: str
+    paper: str
+    config: type
+    loss: LossFn | None
+    needs: frozenset[str] | Callable[[Any], set[str]] = frozenset()
+    summary: str = ""
+    trainable: Callable[[Any, Any], list[str] | None] | None = None
+    setup: Callable[..., Any] | None = None
+    backward: Callable[..., Any] | None = None
+    trains: Callable[[Any], bool] = lambda cfg: True
+    wrapper: bool = False
+    lora: bool = True
+
+    def needs_for(self, cfg) -> set[str]:
+        """What the engine prepares for this configuration: ``retain`` is dropped when its weight is 0."""
+        got = set(self.needs(cfg)) if callable(self.needs) else set(self.needs)
+        if getattr(cfg, "retain_weight", None) == 0:
+            got.discard("retain")
+        return got
+
+    def hparams(self) -> dict[str, Any]:
+        """User-settable hyperparameters and their defaults."""
+        cfg = self.config()
+        return {f.name: getattr(cfg, f.name) for f in fields(self.config) if not f.metadata.get("internal")}
+
+
+def _retain_and_ref(weight_field: str, extra: set[str] = frozenset()) -> Callable[[Any], set[str]]:
+    """Needs of a method whose retain term uses the reference model: both go when the weight is 0."""
+    return lambda cfg: set(extra) | ({"retain", "ref_model"} if getattr(cfg, weight_field) != 0 else set())
+
+
+METHODS: dict[str, MethodSpec] = {
+    s.name: s
+    for s in [
+        MethodSpec("ga", "Jang et al. 2023, Knowledge Unlearning for Mitigating Privacy Risks in Language Models, "
+                   "https://arxiv.org/abs/2210.01504", ga.GAConfig, ga.compute,
+                   summary="gradient ascent on forget answers"),
+        MethodSpec("graddiff", "Liu et al. 2022, Continual Learning and Private Unlearning, "
+                   "https://arxiv.org/abs/2203.12817 (TOFU baseline)", graddiff.GradDiffConfig, graddiff.compute,
+                   needs=frozenset({"retain"}), summary="ascent on forget + descent on retain"),
+        MethodSpec("ga_kl", "Maini et al. 2024, TOFU: A Task of Fictitious Unlearning for LLMs, "
+                   "https://arxiv.org/abs/2401.06121", ga_kl.GAKLConfig, ga_kl.compute,
+                   needs=_retain_and_ref("kl_weight"), summary="ascent on forget + KL(ref||theta) on retain answers"),
+        MethodSpec("npo", "Zhang et al. 2024, Negative Preference Optimization: From Catastrophic Collapse to "
+                   "Effective Unlearning, https://arxiv.org/abs/2404.05868", npo.NPOConfig, npo.compute,
+                   needs=frozenset({"ref_seq_logprobs", "retain"}), summary="NPO (retain_weight > 0: NPO+RT)"),
+        MethodSpec("simnpo", "Fan et al. 2024, Simplicity Prevails: Rethinking Negative Preference Optimization "
+                   "for LLM Unlearning, https://arxiv.org/abs/2410.07163", simnpo.SimNPOConfig, simnpo.compute,
+                   needs=frozenset({"retain"}), summary="reference-free, length-normalised NPO"),
+        MethodSpec("idkpo", "Rafailov et al. 2023, Direct Preference Optimization, https://arxiv.org/abs/2305.18290; "
+                   "IdkDPO in TOFU, https://arxiv.org/abs/2401.06121", idkpo.IdkPOConfig, idkpo.compute,
+                   needs=frozenset({"refusals", "ref_seq_logprobs", "retain"}),
+                   summary="DPO preferring a refusal over the true answer + retain NLL"),
+        MethodSpec("rmu", "Li et al. 2024, The WMDP Benchmark: Measuring and Reducing Malicious Use with "
+                   "Unlearning, https://arxiv.org/abs/2403.03218", rmu.RMUConfig, rmu.compute,
+                   needs=_retain_and_ref("alpha"), summary="steer layer-l states to c*u; trains a few down_projs",
+                   trainable=rmu.trainable, setup=rmu.setup, lora=False),
+        MethodSpec("undial", "Dong et al. 2024, UNDIAL: Self-Distillation with Adjusted Logits for Robust "
+                   "Unlearning in Large Language Models, https://arxiv.org/abs/2402.10052",
+                   undial.UndialConfig, undial.compute, needs=frozenset({"ref_model"}),
+                   summary="distil to reference logits with the true token lowered"),
+        MethodSpec("wga", "Wang et al. 2025, Rethinking LLM Unlearning Objectives: A Gradient Perspective and Go "
+                   "Beyond, https://arxiv.org/abs/2502.19301", wga.WGAConfig, wga.compute,
+                   needs=frozenset({"retain"}), summary="token-probability-weighted ascent + retain NLL"),
+        MethodSpec("catnip", "CATNIP: LLM Unlearning via Calibrated and Tokenized Negative Preference Alignment "
+                   "(seed paper)", catnip.CatnipConfig, catnip.compute,
+                   summary="token-level NPO with reference 1-p_t; no retain data"),
+        MethodSpec("scope", "Keeping an Eye on LLM Unlearning: The Hidden Risk and Remedy (seed paper; "
+                   "scope-aware unlearning)", scope.ScopeConfig, scope.compute, needs=scope.needs,
+                   summary="base loss + eta * mnll(y_r | x_f (+) x_r)", trainable=scope.trainable,
+                   setup=scope.setup, wrapper=True),
+        MethodSpec("sam", "Fan et al. 2025, Towards LLM Unlearning Resilient to Relearning Attacks: A "
+                   "Sharpness-Aware Minimization Perspective and Beyond (seed paper), "
+                   "https://github.com/OPTML-Group/Unlearn-Smooth", sam.SAMConfig, sam.compute, needs=sam.needs,
+                   summary="forget gradient at theta + rho*g/||g|| (or under weight noise)",
+                   trainable=sam.trainable, setup=sam.setup, backward=sam.backward, wrapper=True),
+        MethodSpec("adv_ga", "Yuan et al. 2024, Towards Robust Knowledge Unlearning: An Adversarial Framework "
+                   "for Assessing and Improving Unlearning Robustness in LLMs (LAU, seed paper)",
+                   adv.AdvGAConfig, adv.compute_ga, needs=frozenset({"retain"}),
+                   summary="GA under a PGD latent perturbation that restores the answers"),
+        MethodSpec("adv_npo", "Yuan et al. 2024, Towards Robust Knowledge Unlearning: An Adversarial Framework "
+                   "for Assessing and Improving Unlearning Robustness in LLMs (LAU, seed paper)",
+                   adv.AdvNPOConfig, adv.compute_npo, needs=frozenset({"ref_seq_logprobs", "retain"}),
+                   summary="NPO under a PGD latent perturbation that restores the answers"),
+        MethodSpec("mrp", "Reliable Unlearning Harmful Information in LLMs with Metamorphosis Representation "
+                   "Projection (seed paper), https://github.com/ChengcanWu/MRP", mrp.MRPConfig, mrp.compute,
+                   needs=frozenset({"retain"}), summary="project a forget subspace out of hidden states (hook)",
+                   setup=mrp.setup, trains=lambda cfg: cfg.finetune),
+        MethodSpec("rocr", "LLM Unlearning Should Be Form-Independent (ROCR, seed paper); ROME closed form, "
+                   "https://arxiv.org/abs/2202.05262", rocr.ROCRConfig, None, needs=frozenset({"retain"}),
+                   summary="training-free rank-one edit redirecting the subject to a harmless one",
+                   setup=rocr.setup, trains=lambda cfg: False, lora=False),
+        MethodSpec("embed_ga", "A More Practical Approach to Machine Unlearning (seed paper; embedding-layer GA)",
+                   embed_ga.EmbedGAConfig, embed_ga.compute, needs=frozenset({"retain"}),
+                   summary="gradient ascent on the input embeddings only", trainable=embed_ga.trainable, lora=False),
+    ]
+}
+
+
+def get_method(name: str) -> MethodSpec:
+    """The spec of a registered method; an unknown name raises ConfigError listing the valid ones."""
+    if name not in METHODS:
+        raise unknown_choice("method", name, METHODS)
+    return METHODS[name]
+
+
+def build_config(spec: MethodSpec, hparams: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Split ``hparams`` into the method's config (and its base method's, for wrappers) and the rest.
+
+    Returns ``(config, leftover)``: keys that are neither the method's nor its base's come back in
+    ``leftover`` for the caller to route (engine fields) or reject.
+    """
+    own = {f.name for f in fields(spec.config) if not f.metadata.get("internal")}
+    cfg = spec.config(**{k: v for k, v in hparams.items() if k in own})
+    rest = {k: v for k, v in hparams.items() if k not in own}
+    if spec.wrapper:
+        base = get_method(cfg.base)
+        if base.wrapper or base.loss is None or not base.trains(base.config()):
+            valid = [n for n, s in METHODS.items() if not s.wrapper and s.loss is not None and s.trains(s.config())]
+            raise unknown_choice(f"base method for {spec.name}", cfg.base, valid)
+        base_own = {f.name for f in fields(base.config)}
+        cfg.base_config = base.config(**{k: v for k, v in rest.items() if k in base_own})
+        rest = {k: v for k, v in rest.items() if k not in base_own}
+    return cfg, rest
