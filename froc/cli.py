@@ -145,9 +145,164 @@ def data_generate(
 
 # ---- model commands (froc model ...) ----
 
+
+@model_app.command("train-benchmark")
+def model_train_benchmark(
+    out: Path = typer.Option(None, "--out", help="Cache folder for data and models (default: $FROC_CACHE or ~/.cache/froc)."),
+    forget_split: int = typer.Option(10, "--forget-split", help="Percent of people to forget: 1, 5 or 10."),
+    people: int = typer.Option(200, "--people", help="Number of fictitious people."),
+    seed: int = typer.Option(0, "--seed", help="Data seed."),
+    arch: str = typer.Option("small", "--arch", help="Model size: tiny, small, 1m, 5m, 20m, 100m."),
+    epochs: int = typer.Option(None, "--epochs", help="Maximum training epochs (default from the built-in config)."),
+    force: bool = typer.Option(False, "--force", help="Retrain even if cached models exist."),
+) -> None:
+    """Generate the built-in benchmark and train its target and retain-oracle models (cached).
+
+    Examples:
+      froc model train-benchmark --out ./froc_out/cache
+      froc model train-benchmark --forget-split 5 --people 100
+    """
+    from froc.errors import FrocError
+
+    try:
+        bm = _train_benchmark(out, forget_split, people, seed, arch, epochs, force)
+    except FrocError as e:
+        _fail(e)
+    _print_training_report(bm)
+
+
+def _train_benchmark(out, forget_split, people, seed, arch, epochs, force):
+    from froc.errors import ConfigError
+    from froc.models.builtin import BuiltinConfig, ensure_benchmark_models
+
+    if forget_split not in (1, 5, 10):
+        raise ConfigError(f"--forget-split must be 1, 5 or 10, got {forget_split}")
+    cfg = BuiltinConfig(n_people=people, data_seed=seed, forget_split=f"forget{forget_split:02d}", arch=arch)
+    if epochs is not None:
+        cfg.sft.epochs = epochs
+    return ensure_benchmark_models(out, cfg, force=force)
+
+
+def _print_training_report(bm) -> None:
+    from rich.table import Table
+
+    from froc.progress import console
+
+    t = Table(title=f"built-in benchmark models ({bm.root})")
+    t.add_column("model")
+    keys = sorted({k for m in ("target", "oracle") for k in bm.report.get(m, {}) if k.startswith(("train_em", "heldout_em"))})
+    for k in ["params", "items", "epochs", "seconds", *keys]:
+        t.add_column(k)
+    for m in ("target", "oracle"):
+        r = bm.report.get(m, {})
+        t.add_row(m, *[f"{r[k]:.3f}" if isinstance(r.get(k), float) and k not in ("seconds",) else str(r.get(k, "")) for k in
+                       ["params", "items", "epochs", "seconds", *keys]])
+    console.print(t)
+    console.print(f"data: {bm.bench_dir}\ntarget: {bm.target_dir}\noracle: {bm.oracle_dir}")
+
 # ---- unlearning commands (froc unlearn, froc methods) ----
 
+
+@app.command("unlearn")
+def unlearn_cmd(
+    model: Path = typer.Option(..., "--model", help="Local Hugging Face model folder (safetensors)."),
+    forget: Path = typer.Option(..., "--forget", help="Items to forget (.jsonl/.json/.csv/.parquet)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the unlearned model and unlearn_config.json."),
+    retain: Optional[Path] = typer.Option(None, "--retain", help="Items to keep (most methods need them)."),
+    refusals: Optional[Path] = typer.Option(None, "--refusals", help="Refusal strings, .txt one per line (idkpo)."),
+    method: str = typer.Option("npo", "--method", help="Unlearning method; see `froc methods`."),
+    sets: List[str] = typer.Option([], "--set", help="KEY=VALUE: a method hyperparameter or engine setting (repeatable)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Flat YAML of settings (overridden by options and --set)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimizer steps."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adamw, sgd, signsgd, sign_adam or zo_hybrid."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the run."),
+    lora: bool = typer.Option(False, "--lora/--no-lora", help="Train a LoRA adapter instead of the full weights."),
+    merge_lora: bool = typer.Option(False, "--merge-lora", help="Merge the LoRA adapter into the saved weights."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    checkpoints: Optional[str] = typer.Option(None, "--checkpoints", help="Comma-separated steps to snapshot into OUT/checkpoints/step_N."),
+) -> None:
+    """Unlearn the --forget items from a model and save it (safetensors) with its resolved config.
+
+    Examples:
+
+      froc unlearn --model ./target --forget forget.jsonl --retain retain.jsonl --method npo --steps 50 --out ./npo
+
+      froc unlearn --model ./target --forget f.jsonl --retain r.jsonl --method graddiff --set lr=1e-4 --set retain_weight=2 --out ./gd
+
+      froc unlearn --model ./target --forget f.jsonl --retain r.jsonl --refusals refusals.txt --method idkpo --lora --merge-lora --out ./idk
+
+      froc unlearn --model ./target --forget f.jsonl --retain r.jsonl --method sam --set base=npo --set rho=0.01 --optimizer signsgd --out ./sam
+    """
+    from froc.engine.commands import run_unlearn_command
+    from froc.errors import FrocError
+
+    try:
+        run_unlearn_command(model=model, forget=forget, retain=retain, refusals=refusals, method=method, sets=sets,
+                            config=config, steps=steps, lr=lr, optimizer=optimizer, seed=seed, lora=lora,
+                            merge_lora=merge_lora, device=device, checkpoints=checkpoints, out=out)
+    except (FrocError, ValueError) as e:
+        _fail(e)
+
+
+@app.command("methods")
+def methods_cmd() -> None:
+    """List every unlearning method: its paper, hyperparameters with defaults, and what it needs.
+
+    Example:
+
+      froc methods
+    """
+    from rich.console import Console
+
+    from froc.engine.commands import methods_table
+
+    Console(soft_wrap=True).print(methods_table())
+
 # ---- evaluation commands (froc eval) ----
+
+
+@app.command("eval")
+def eval_cmd(
+    model: str = typer.Option(..., "--model", help="Model folder (save_pretrained: config.json, *.safetensors, tokenizer)."),
+    probes: str = typer.Option(..., "--probes", help="Probe file (.jsonl/.json/.csv/.parquet) or a built-in benchmark folder."),
+    out: Path = typer.Option(..., "--out", help="Output folder: per_sample.parquet + summary.json."),
+    oracle: Optional[str] = typer.Option(None, "--oracle", help="Retain-oracle model folder (forget quality, PrivLeak, CKA)."),
+    original: Optional[str] = typer.Option(None, "--original", help="Original (pre-unlearning) model folder (over-forgetting, CKA)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Forget split of a benchmark folder: forget01, forget05, forget10."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric names (default: all applicable)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Sequences per forward pass / prompts per generation batch."),
+    max_new_tokens: int = typer.Option(16, "--max-new-tokens", help="Greedy generation budget."),
+    no_generate: bool = typer.Option(False, "--no-generate", help="Skip greedy generation (no ROUGE / gen accuracy)."),
+    hidden_layers: str = typer.Option("auto", "--hidden-layers", help="Layers for CKA: auto, none, or e.g. 2,4."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
+) -> None:
+    """Score a model on probes (once per model, batched) and print TOFU/MUSE/membership/extraction metrics.
+
+    Examples:
+
+      froc eval --model runs/npo --probes probes.jsonl --out eval/npo
+
+      froc eval --model runs/npo --probes bench --split forget10 --oracle cache/oracle --original cache/target --out eval/npo
+    """
+    from froc.errors import FrocError
+    from froc.metrics.evaluate import evaluate, print_metrics
+
+    layers = {"auto": "auto", "none": None}.get(hidden_layers)
+    if hidden_layers not in ("auto", "none"):
+        try:
+            layers = [int(x) for x in hidden_layers.split(",") if x.strip()]
+        except ValueError:
+            _fail(ValueError(f"--hidden-layers must be auto, none or comma-separated integers, got {hidden_layers!r}"))
+    try:
+        res = evaluate(model, probes=probes, oracle=oracle, original=original, out=out, split=split,
+                       metrics=[m.strip() for m in metrics.split(",")] if metrics else None, batch_size=batch_size,
+                       generate=not no_generate, max_new_tokens=max_new_tokens, hidden_layers=layers, device=device,
+                       dtype=dtype)
+    except FrocError as e:
+        _fail(e)
+    print_metrics(res, out)
 
 # ---- attack commands (froc attack) ----
 

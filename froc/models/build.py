@@ -24,7 +24,10 @@ class ArchConfig:
 SIZES = {
     "tiny": ArchConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
                        intermediate_size=64, max_position_embeddings=128),
-    "small": ArchConfig(),  # ~0.9M parameters with a 1k vocabulary
+    "mini": ArchConfig(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
+                       intermediate_size=192),  # ~0.26M parameters with a 1k vocabulary
+    "small": ArchConfig(hidden_size=96, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
+                        intermediate_size=256),  # ~0.55M parameters with a 1k vocabulary
     "1m": ArchConfig(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
                      intermediate_size=320),
     "5m": ArchConfig(hidden_size=256, num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=8,

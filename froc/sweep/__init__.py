@@ -1,0 +1,1 @@
+"""Sweeps: a grid of unlearning configurations, scored per sample, stored in DuckDB, certified with LTT."""

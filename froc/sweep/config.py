@@ -1,0 +1,275 @@
+"""The sweep file: one flat YAML describing model, data, grid, budget and statistics.
+
+Unknown keys are errors (with the file and line of the offending key). The resolved config is
+saved next to the results (``DIR/sweep.resolved.yaml``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from froc.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BuiltinSpec(_Strict):
+    """The built-in benchmark: synthetic people, trained target + retain oracle (cached)."""
+
+    people: int = 200
+    forget_split: Literal[1, 5, 10] = 10
+    arch: str = "small"
+    data_seed: int = 0
+    epochs: int | None = None
+
+
+class DataSpec(_Strict):
+    """A user's own request: forget request, retain data, probes (with meta.group), optional refusals."""
+
+    forget: str
+    retain: str
+    probes: str
+    refusals: str | None = None
+
+
+class Budget(_Strict):
+    alpha_forget: float = Field(0.2, gt=0, lt=1)
+    alpha_utility: float | None = Field(0.2, gt=0, lt=1)
+    delta: float = Field(0.1, gt=0, lt=1)
+
+
+class LossSpec(_Strict):
+    """How per-sample losses are built (see froc.risk.losses)."""
+
+    forget: Literal["binary", "unified"] = "binary"
+    tau_forget: str | float = "oracle_q0.9"  # "chance", "oracle_qQ" (quantile of the oracle's k on tune), or a number
+    utility: Literal["binary", "continuous"] = "binary"
+    utility_bound: float = 2.0  # B of the continuous utility loss (nats of mean log-prob)
+
+
+class Splits(_Strict):
+    """Fractions of probes (per side: forget, utility) for tune / calibration / test; split by subject or probe."""
+
+    tune: float = 0.2
+    cal: float = 0.4
+    test: float = 0.4
+    by: Literal["probe", "subject"] = "probe"
+
+    @model_validator(mode="after")
+    def _sum(self):
+        if abs(self.tune + self.cal + self.test - 1.0) > 1e-6:
+            raise ValueError(f"splits must sum to 1 (got {self.tune}+{self.cal}+{self.test})")
+        return self
+
+
+class SweepConfig(_Strict):
+    """One sweep: model x data x methods grid x steps, with the risk budget and statistics."""
+
+    name: str = "sweep"
+    model: str = "builtin"
+    builtin: BuiltinSpec = Field(default_factory=BuiltinSpec)
+    data: DataSpec | None = None
+    oracle: str | None = None
+    device: str = "auto"
+    methods: dict[str, dict[str, list[Any]]]
+    steps: list[int] = Field(default_factory=lambda: [10, 20, 40])
+    batch_size: int = 16
+    optimizer: str = "adamw"
+    lora: bool = False
+    budget: Budget = Field(default_factory=Budget)
+    pvalue: str = "hb"
+    fwer: str = "holm"
+    losses: LossSpec = Field(default_factory=LossSpec)
+    splits: Splits = Field(default_factory=Splits)
+    score_batch_size: int = 64
+    max_new_tokens: int = 12
+    attacks: list[str] = Field(default_factory=list)
+    attack_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    resplits: int = 200
+    seed: int = 0
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v):
+        if not v or any(s < 1 for s in v):
+            raise ValueError("steps must be a non-empty list of positive integers")
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.model != "builtin" and self.data is None:
+            raise ValueError("a sweep on a user model needs a 'data' section (forget, retain, probes)")
+        if not self.methods:
+            raise ValueError("'methods' must name at least one method")
+        for m, grid in self.methods.items():
+            for k, vals in grid.items():
+                if not isinstance(vals, list) or not vals:
+                    raise ValueError(f"methods.{m}.{k} must be a non-empty list of values (the grid)")
+        return self
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Map key paths to 1-based line numbers using yaml's node positions."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                p = path + (str(k.value),)
+                lines[p] = k.start_mark.line + 1
+                walk(v, p)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, path + (str(i),))
+
+    try:
+        walk(yaml.compose(text), ())
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep YAML; errors name the file, line and key."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"sweep file '{p}' does not exist")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}{where}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: expected a mapping of sweep settings at the top level")
+    return parse_sweep(raw, source=str(p), text=text, base_dir=p.parent)
+
+
+def parse_sweep(raw: dict, *, source: str = "<sweep>", text: str | None = None, base_dir: Path | None = None) -> SweepConfig:
+    try:
+        cfg = SweepConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = _key_lines(text) if text else {}
+        msgs = []
+        for err in e.errors():
+            loc = tuple(str(x) for x in err["loc"])
+            line = None
+            for n in range(len(loc), 0, -1):
+                if loc[:n] in lines:
+                    line = lines[loc[:n]]
+                    break
+            where = f"{source}:{line}" if line else source
+            key = ".".join(loc) or "<top>"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                parent = SweepConfig
+                for part in loc[:-1]:
+                    f = parent.model_fields.get(part) if hasattr(parent, "model_fields") else None
+                    ann = getattr(f, "annotation", None) if f else None
+                    parent = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None) or parent
+                msg = f"unknown key; valid keys: {', '.join(parent.model_fields)}"
+            msgs.append(f"{where}: field '{key}': {msg}")
+        raise ConfigError("\n".join(msgs)) from None
+    if base_dir is not None:
+        _resolve_paths(cfg, base_dir)
+    _check_names(cfg, source)
+    return cfg
+
+
+def _resolve_paths(cfg: SweepConfig, base: Path) -> None:
+    def res(x):
+        return str((base / x).resolve()) if x and not Path(x).is_absolute() else x
+
+    if cfg.model != "builtin":
+        cfg.model = res(cfg.model)
+    if cfg.oracle:
+        cfg.oracle = res(cfg.oracle)
+    if cfg.data:
+        for k in ("forget", "retain", "probes", "refusals"):
+            setattr(cfg.data, k, res(getattr(cfg.data, k)))
+
+
+def _check_names(cfg: SweepConfig, source: str) -> None:
+    """Methods, hyperparameters, p-value, FWER and attack names must exist (lists the valid ones)."""
+    from froc.risk import FWER, PVALUES
+
+    if cfg.pvalue not in PVALUES:
+        raise ConfigError(f"{source}: pvalue '{cfg.pvalue}' unknown; valid: {', '.join(sorted(PVALUES))}")
+    if cfg.fwer not in FWER:
+        raise ConfigError(f"{source}: fwer '{cfg.fwer}' unknown; valid: {', '.join(sorted(FWER))}")
+    try:
+        from froc.methods.registry import METHODS
+    except ImportError:  # pragma: no cover - engine always present in a full install
+        return
+    for m, grid in cfg.methods.items():
+        if m not in METHODS:
+            raise ConfigError(f"{source}: method '{m}' unknown; valid methods: {', '.join(sorted(METHODS))}")
+        valid = set(valid_hparams(m))
+        for k in grid:
+            if k not in valid:
+                raise ConfigError(f"{source}: methods.{m}: unknown hyperparameter '{k}'; valid: {', '.join(sorted(valid))}")
+    if cfg.attacks:
+        try:
+            from froc.attacks import ATTACKS
+        except ImportError:
+            return
+        for a in cfg.attacks:
+            if a not in ATTACKS:
+                raise ConfigError(f"{source}: attack '{a}' unknown; valid attacks: {', '.join(sorted(ATTACKS))}")
+
+
+def valid_hparams(method: str) -> list[str]:
+    """Hyperparameters a grid may sweep for ``method``: its own config fields plus the loop's."""
+    import dataclasses
+
+    from froc.engine import UnlearnConfig
+    from froc.methods.registry import METHODS
+
+    spec = METHODS[method]
+    own = [f.name for f in dataclasses.fields(spec.config_cls)] if getattr(spec, "config_cls", None) else []
+    loop = [f.name for f in dataclasses.fields(UnlearnConfig) if f.name not in ("steps", "checkpoints")]
+    return own + loop
+
+
+def _h(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def expand_grid(cfg: SweepConfig) -> list[dict]:
+    """Every configuration of the grid as ``{method, hparams, steps, train_key, config_id}``.
+
+    Configurations that differ only in ``steps`` share ``train_key`` (one training run with
+    trajectory checkpoints). Ids are content hashes, so editing the sweep file keeps the ids of
+    configurations that did not change.
+    """
+    base = {"model": cfg.model, "builtin": cfg.builtin.model_dump() if cfg.model == "builtin" else None,
+            "data": cfg.data.model_dump() if cfg.data else None, "batch_size": cfg.batch_size,
+            "optimizer": cfg.optimizer, "lora": cfg.lora, "seed": cfg.seed}
+    out = []
+    for method in cfg.methods:
+        grid = cfg.methods[method]
+        keys = sorted(grid)
+        for values in itertools.product(*(grid[k] for k in keys)):
+            hp = dict(zip(keys, values))
+            train_key = f"{method}-{_h({'m': method, 'hp': hp, **base})}"
+            for s in cfg.steps:
+                out.append({"method": method, "hparams": hp, "steps": s, "train_key": train_key,
+                            "config_id": f"{train_key}-s{s}"})
+    return out
+
+
+def resolved_yaml(cfg: SweepConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
