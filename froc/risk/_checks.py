@@ -59,3 +59,13 @@ def is_binary(losses: np.ndarray) -> bool:
     arr = np.asarray(losses, dtype=float)
     finite = arr[~np.isnan(arr)]
     return bool(finite.size) and bool(np.all((finite == 0.0) | (finite == 1.0)))
+
+
+def resolve_binary(losses: np.ndarray, binary: bool | None) -> bool:
+    """Resolve a ``binary`` option: None -> detect with :func:`is_binary`; True on data with
+    other values -> ValueError (the exact binomial test would be invalid for them)."""
+    if binary is None:
+        return is_binary(losses)
+    if binary and not is_binary(losses) and np.isfinite(losses).any():
+        raise ValueError("binary=True but the losses contain values other than 0 and 1")
+    return bool(binary)

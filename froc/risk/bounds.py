@@ -1,7 +1,7 @@
 """Upper confidence bounds on a mean risk by inverting a p-value; CUR is the UCB of the forget losses.
 
-``UCB = min {a >= R^ : p(losses, a) <= delta}`` (Learn-then-Test, Angelopoulos et al. 2021,
-Section 3; for the Hoeffding-Bentkus p-value this is the "HB bound" of Bates et al. 2021,
+``UCB = min {a >= R^ : p(losses, a) <= delta}`` (Learn-then-Test, Angelopoulos et al. 2021;
+for the Hoeffding-Bentkus p-value this is the "HB bound" of Bates et al. 2021,
 "Distribution-free, risk-controlling prediction sets"). Every p-value in
 :mod:`froc.risk.pvalues` except the diagnostic ``clt`` is non-increasing in ``a``,
 so the set is an interval ``[UCB, 1]`` and ``P(E[loss] > UCB) <= delta``. The
@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import bdtr
 
-from froc.risk._checks import check_level, is_binary, loss_matrix
+from froc.risk._checks import check_level, loss_matrix, resolve_binary
 from froc.risk.pvalues import bentkus, get_pvalue, hb, hoeffding, wsr, wsr_bets, wsr_from_bets
 
 
@@ -55,7 +55,7 @@ def ucb(
     delta = check_level(delta, "delta")
     pfun = get_pvalue(pvalue)
     mat, squeeze = loss_matrix(losses)
-    b = is_binary(mat) if binary is None else bool(binary)
+    b = resolve_binary(mat, binary)
     k, n = mat.shape
     out = np.ones(k)
     with np.errstate(invalid="ignore"):

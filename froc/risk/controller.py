@@ -7,7 +7,7 @@ losses and utility losses on *calibration* probes, :class:`RiskController` tests
 procedure at level ``delta``. With probability at least ``1 - delta`` over the
 calibration sample, every certified configuration has forget risk ``<= alpha_f``
 and utility risk ``<= alpha_u`` simultaneously (Learn-then-Test, Angelopoulos,
-Bates, Candès, Jordan, Lei 2021, Theorem 1; FROC, arXiv 2512.13337).
+Bates, Candès, Jordan, Lei 2021, main theorem; FROC, arXiv 2512.13337).
 
 API in the style of MAPIE's risk controllers: ``calibrate(...)`` then ``certify()``,
 exposing ``p_values``, ``valid_params`` and the recommended configuration ``best``.
@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from froc.errors import ConfigError
-from froc.risk._checks import check_level, is_binary, loss_matrix
+from froc.risk._checks import check_level, loss_matrix, resolve_binary
 from froc.risk.bounds import ucb
 from froc.risk.fwer import get_fwer
 from froc.risk.pvalues import get_pvalue
@@ -153,8 +153,8 @@ class RiskController:
         bad_f = np.isnan(f).any(axis=1)
         bad_u = np.isnan(u).any(axis=1) if u is not None else np.zeros(k, dtype=bool)
         self.diverged = bad_f | bad_u
-        self._binary_f = is_binary(f) if self.binary_forget is None else bool(self.binary_forget)
-        self._binary_u = None if u is None else (is_binary(u) if self.binary_utility is None else bool(self.binary_utility))
+        self._binary_f = resolve_binary(f, self.binary_forget)
+        self._binary_u = None if u is None else resolve_binary(u, self.binary_utility)
 
         self.risk_forget = np.where(bad_f, np.nan, np.nan_to_num(f).mean(axis=1))
         self.risk_utility = None if u is None else np.where(bad_u, np.nan, np.nan_to_num(u).mean(axis=1))

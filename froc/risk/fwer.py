@@ -132,7 +132,7 @@ def graph(p_values, delta: float, *, order=None, weights=None, transitions=None)
     ``w_l <- w_l + w_j g_jl`` and
     ``g_lk <- (g_lk + g_lj g_jk) / (1 - g_lj g_jl)`` (0 if the denominator is 0),
     for active ``l != k``. The final set does not depend on which rejectable
-    hypothesis is taken first (Bretz et al., Theorem 1). Valid under arbitrary
+    hypothesis is taken first (shown in Bretz et al.). Valid under arbitrary
     dependence (it is a shortcut of a closed Bonferroni test).
 
     Default (``weights`` and ``transitions`` both None): the chain along ``order``

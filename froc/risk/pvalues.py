@@ -7,7 +7,7 @@ here are valid p-values (``P(p <= u) <= u`` for every ``u`` under H0) except
 References:
     Angelopoulos, Bates, Candès, Jordan, Lei (2021). "Learn then Test: Calibrating
     Predictive Algorithms to Achieve Risk Control." arXiv:2110.01052 (Hoeffding,
-    Bentkus and HB p-values, Section 3).
+    Bentkus and Hoeffding-Bentkus p-values).
     Bentkus (2004). "On Hoeffding's inequalities." Annals of Probability 32(2).
     Waudby-Smith, Ramdas (2020). "Estimating means of bounded random variables by
     betting." arXiv:2010.09686 (WSR betting capital process).
@@ -29,7 +29,7 @@ from scipy import stats
 from scipy.special import xlogy
 
 from froc.errors import unknown_choice
-from froc.risk._checks import check_levels, is_binary, loss_matrix
+from froc.risk._checks import check_levels, loss_matrix, resolve_binary
 
 
 class PValueFn(Protocol):
@@ -46,8 +46,18 @@ def _h(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return xlogy(a, a / b) + xlogy(1.0 - a, (1.0 - a) / (1.0 - b))
 
 
+def _check_mean_n(r_hat, n) -> tuple[np.ndarray, np.ndarray]:
+    r = np.asarray(r_hat, dtype=float)
+    n = np.asarray(n, dtype=float)
+    if np.isnan(r).any() or (r < 0).any() or (r > 1).any():
+        raise ValueError(f"r_hat must be a mean of losses in [0, 1], got {r_hat!r}")
+    if (n < 0).any() or np.any(n != np.floor(n)):
+        raise ValueError(f"n must be a non-negative integer sample size, got {n!r}")
+    return r, n
+
+
 def hoeffding_from_mean(r_hat, n, alpha) -> np.ndarray:
-    """Hoeffding p-value ``exp(-n h(min(R^, alpha), alpha))`` (LTT, Prop. 3.1 / Hoeffding 1963).
+    """Hoeffding p-value ``exp(-n h(min(R^, alpha), alpha))`` (LTT; Hoeffding 1963).
 
     Valid for any losses in [0, 1].
 
@@ -59,19 +69,18 @@ def hoeffding_from_mean(r_hat, n, alpha) -> np.ndarray:
     Returns:
         p-values, broadcast shape of the inputs.
     """
-    r = np.asarray(r_hat, dtype=float)
+    r, n = _check_mean_n(r_hat, n)
     a = check_levels(alpha, "alpha")
-    n = np.asarray(n, dtype=float)
     m = np.minimum(r, a)
     return np.minimum(1.0, np.exp(-n * _h(m, a)))
 
 
 def bentkus_from_mean(r_hat, n, alpha, *, binary: bool = False) -> np.ndarray:
-    """Bentkus p-value ``e * P(Binom(n, alpha) <= ceil(n R^))`` (Bentkus 2004; LTT Prop. 3.2).
+    """Bentkus p-value ``e * P(Binom(n, alpha) <= ceil(n R^))`` (Bentkus 2004; LTT).
 
     With ``binary=True`` (losses in {0, 1}) the sum ``n R^`` is Binomial and the exact
     binomial test ``P(Binom(n, alpha) <= n R^)`` is used, i.e. the factor ``e`` is dropped
-    (LTT Section 3.2). ``n R^`` is then rounded to the nearest integer to undo
+    (as in LTT for binary losses). ``n R^`` is then rounded to the nearest integer to undo
     floating-point error in ``R^``; in the continuous case ``ceil`` is applied to
     ``n R^`` as given, which can only make the p-value larger.
 
@@ -84,20 +93,20 @@ def bentkus_from_mean(r_hat, n, alpha, *, binary: bool = False) -> np.ndarray:
     Returns:
         p-values, broadcast shape of the inputs, clipped to at most 1.
     """
-    r = np.asarray(r_hat, dtype=float)
+    r, n = _check_mean_n(r_hat, n)
     a = check_levels(alpha, "alpha")
-    n = np.asarray(n, dtype=float)
     if binary:
         return np.minimum(1.0, stats.binom.cdf(np.rint(n * r), n, a))
     return np.minimum(1.0, np.e * stats.binom.cdf(np.ceil(n * r), n, a))
 
 
 def hb_from_mean(r_hat, n, alpha, *, binary: bool = False) -> np.ndarray:
-    """Hoeffding-Bentkus p-value: the minimum of the two (LTT, Prop. 3.3).
+    """Hoeffding-Bentkus p-value: the minimum of the two (LTT; Bates et al. 2021).
 
     The minimum of two p-values is not a p-value in general; here it is, because
-    both come from tail bounds of the same statistic ``R^`` (Bates et al. 2021,
-    "Distribution-free, risk-controlling prediction sets", Prop. 3).
+    both are upper bounds of the same CDF ``P(R^ <= t)`` under H0, so their minimum
+    is one too (the HB bound of Bates et al. 2021, "Distribution-free,
+    risk-controlling prediction sets").
     """
     return np.minimum(hoeffding_from_mean(r_hat, n, alpha), bentkus_from_mean(r_hat, n, alpha, binary=binary))
 
@@ -141,14 +150,14 @@ def bentkus(losses, alpha, *, binary: bool | None = None):
     ``binary=None`` uses the exact binomial test when every loss is 0 or 1.
     """
     mat, r, n, squeeze, bad = _mean_and_n(losses)
-    b = is_binary(mat) if binary is None else bool(binary)
+    b = resolve_binary(mat, binary)
     return _finish(bentkus_from_mean(r, n, _alpha_for(alpha, len(r)), binary=b), bad, squeeze)
 
 
 def hb(losses, alpha, *, binary: bool | None = None):
     """Hoeffding-Bentkus p-value from per-sample losses (LTT default; see :func:`hb_from_mean`)."""
     mat, r, n, squeeze, bad = _mean_and_n(losses)
-    b = is_binary(mat) if binary is None else bool(binary)
+    b = resolve_binary(mat, binary)
     return _finish(hb_from_mean(r, n, _alpha_for(alpha, len(r)), binary=b), bad, squeeze)
 
 

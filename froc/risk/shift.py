@@ -5,7 +5,7 @@ Retrieval-Augmented Language Models", ICML; the theorem on conformal generation 
 under distribution shift) bounds the risk on a test distribution ``Q`` from the risk on
 the calibration distribution ``P`` when the Hellinger distance ``H(P, Q) <= rho``, using
 the worst case over the Hellinger ball of Weber et al. (2022, "Certifying
-out-of-domain generalization for blackbox functions", Theorem 1). For a loss in [0, 1]
+out-of-domain generalization for blackbox functions", ICML). For a loss in [0, 1]
 with mean ``R`` and variance ``V`` under ``P`` that worst case is
 
     E_Q[l] <= R + rho^2 (2 - rho^2) (1 - R - V / (1 - R)) + 2 rho (1 - rho^2) sqrt(2 - rho^2) sqrt(V),

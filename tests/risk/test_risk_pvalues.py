@@ -103,6 +103,12 @@ def test_input_validation():
         hb(np.array([0.1, 0.2]), 1.0)
     with pytest.raises(ValueError, match="shape"):
         hb(np.zeros((2, 2, 2)), 0.2)
+    with pytest.raises(ValueError, match="binary=True"):
+        bentkus(np.array([0.0, 0.5]), 0.2, binary=True)
+    with pytest.raises(ValueError, match="r_hat"):
+        hb_from_mean(1.2, 10, 0.2)
+    with pytest.raises(ValueError, match="sample size"):
+        hoeffding_from_mean(0.1, -3, 0.2)
 
 
 def test_registry_and_unknown_name():
