@@ -19,14 +19,14 @@ def _one(model, ids: list[int], n_prompt: int, device, layers):
     out = model(input_ids=x, output_hidden_states=bool(layers), use_cache=False)
     lsm = torch.log_softmax(out.logits[0].float(), -1)  # (T, V)
     tgt = x[0, n_prompt:]  # answer tokens
-    pos_lsm = lsm[n_prompt - 1 : len(ids) - 1]  # predictions for them
-    tok = pos_lsm.gather(-1, tgt[:, None])[:, 0]
-    p = pos_lsm.exp()
-    mu = (p * pos_lsm).sum(-1)
-    sd = (p * (pos_lsm - mu[:, None]) ** 2).sum(-1).clamp_min(1e-12).sqrt()
+    tok = lsm[n_prompt - 1 : len(ids) - 1].gather(-1, tgt[:, None])[:, 0]  # predictions for them
+    lsm64 = torch.log_softmax(out.logits[0, n_prompt - 1 : len(ids) - 1].double(), -1)
+    p = lsm64.exp()
+    mu = (p * lsm64).sum(-1)
+    sd = (p * (lsm64 - mu[:, None]) ** 2).sum(-1).clamp_min(1e-12).sqrt()
     hits = out.logits[0, n_prompt - 1 : len(ids) - 1].argmax(-1) == tgt
     hidden = {layer: out.hidden_states[layer][0, n_prompt:].float().mean(0).cpu().numpy() for layer in layers}
-    return tok.double().cpu().numpy(), ((tok - mu) / sd).double().cpu().numpy(), hits.cpu().numpy(), hidden
+    return tok.double().cpu().numpy(), ((tok.double() - mu) / sd).cpu().numpy(), hits.cpu().numpy(), hidden
 
 
 def score_probes_naive(model, tokenizer, probes: Sequence[Any], *, fmt: PromptFormat = DEFAULT_FORMAT,
@@ -51,7 +51,7 @@ def score_probes_naive(model, tokenizer, probes: Sequence[Any], *, fmt: PromptFo
     hidden = {layer: [None] * N for layer in hidden_layers}
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
+    cfg = GenerationConfig(max_new_tokens=max(max_new_tokens, 1), do_sample=False, num_beams=1, use_cache=True,
                            eos_token_id=eos, pad_token_id=pad)
     generations = [] if generate else None
     was_training = model.training

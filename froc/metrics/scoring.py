@@ -139,15 +139,15 @@ def token_stats(logits: torch.Tensor, labels: torch.Tensor, token_logp: torch.Te
     """
     zs, hs = [], []
     for s in range(0, logits.shape[0], chunk):
-        lg = logits[s : s + chunk].float()  # (c, V)
-        lsm = torch.log_softmax(lg, dim=-1)
+        lg = logits[s : s + chunk]  # (c, V)
+        lsm = torch.log_softmax(lg.double(), dim=-1)  # float64: sigma can be small, z amplifies rounding
         p = lsm.exp()
         mu = (p * lsm).sum(-1)  # (c,)
         var = (p * (lsm - mu[:, None]) ** 2).sum(-1)
-        zs.append((token_logp[s : s + chunk] - mu) / var.clamp_min(1e-12).sqrt())
+        zs.append((token_logp[s : s + chunk].double() - mu) / var.clamp_min(1e-12).sqrt())
         hs.append(lg.argmax(-1) == labels[s : s + chunk])
     if not zs:
-        return token_logp.new_zeros(0), torch.zeros(0, dtype=torch.bool, device=labels.device)
+        return token_logp.new_zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.bool, device=labels.device)
     return torch.cat(zs), torch.cat(hs)
 
 
@@ -179,7 +179,7 @@ def forward_scores(model, plan: Plan, *, pad_id: int, batch_size: int, device, l
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                     output_hidden_states=bool(layers), use_cache=False)
         logp, mask = logprobs_from_logits(out.logits, batch["labels"])  # (B, T-1) each
-        sums[idx] = logp.sum(-1).double().cpu().numpy()
+        sums[idx] = logp.double().sum(-1).cpu().numpy()  # float64 sum: no float32 accumulation error
         ns[idx] = mask.sum(-1).cpu().numpy()
         m = mask.bool()
         lp = logp[m]  # (n,) every answer token of the batch, row-major
@@ -225,14 +225,14 @@ def greedy_generate(model, tokenizer, prompts: Sequence[Sequence[int]], *, max_n
     """
     from transformers import GenerationConfig
 
+    out: list[str] = [""] * len(prompts)
+    if max_new_tokens <= 0:
+        return out
     device = device if device is not None else next(model.parameters()).device
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
                            eos_token_id=eos, pad_token_id=pad)
-    out: list[str] = [""] * len(prompts)
-    if max_new_tokens <= 0:
-        return out
     for idx in length_buckets([len(p) for p in prompts], batch_size):
         batch = to_device(collate_prompts([prompts[i] for i in idx], pad), device)
         gen = model.generate(**batch, generation_config=cfg)  # (B, T + new)
