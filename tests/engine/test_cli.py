@@ -1,0 +1,80 @@
+"""`froc unlearn` and `froc methods` through typer's CliRunner on a saved tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from froc.cli import app
+from froc.methods import METHODS
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path, forget, retain, refusals):
+    from froc.models.loading import save_model
+    from froc.models.tiny import tiny_model_and_tokenizer
+
+    model, tok = tiny_model_and_tokenizer()
+    save_model(model, tok, tmp_path / "model")
+    for name, items in (("forget", forget), ("retain", retain)):
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(json.dumps(it.to_dict()) for it in items) + "\n")
+    (tmp_path / "refusals.txt").write_text("\n".join(refusals) + "\n")
+    return tmp_path
+
+
+def _invoke(args):
+    res = runner.invoke(app, args)
+    return res, res.stdout + (res.stderr if res.stderr_bytes is not None else "")
+
+
+def test_cli_unlearn_saves_model_and_config(files):
+    out = files / "out"
+    res, text = _invoke(["unlearn", "--model", str(files / "model"), "--forget", str(files / "forget.jsonl"),
+                         "--retain", str(files / "retain.jsonl"), "--method", "npo", "--set", "beta=0.2",
+                         "--set", "retain_weight=1", "--set", "batch_size=2", "--steps", "2", "--lr", "1e-3",
+                         "--device", "cpu", "--checkpoints", "1", "--out", str(out)])
+    assert res.exit_code == 0, text
+    assert "completed" in text
+    summary = json.loads((out / "unlearn_config.json").read_text())
+    assert summary["method"] == "npo" and summary["method_hparams"] == {"beta": 0.2, "retain_weight": 1}
+    assert summary["config"]["steps"] == 2 and summary["config"]["batch_size"] == 2 and len(summary["losses"]) == 2
+    assert list(out.glob("*.safetensors")) and (out / "checkpoints" / "step_1").is_dir()
+
+    from froc.models.loading import load_model
+
+    load_model(out, device="cpu")
+
+
+def test_cli_unlearn_idkpo_lora_merge(files):
+    out = files / "idk"
+    res, text = _invoke(["unlearn", "--model", str(files / "model"), "--forget", str(files / "forget.jsonl"),
+                         "--retain", str(files / "retain.jsonl"), "--refusals", str(files / "refusals.txt"),
+                         "--method", "idkpo", "--steps", "1", "--lora", "--merge-lora", "--device", "cpu",
+                         "--out", str(out)])
+    assert res.exit_code == 0, text
+    assert list(out.glob("*.safetensors")) and not (out / "adapter_config.json").exists()
+
+
+def test_cli_unknown_method_and_hparam_list_valid_ones(files):
+    base = ["unlearn", "--model", str(files / "model"), "--forget", str(files / "forget.jsonl"),
+            "--retain", str(files / "retain.jsonl"), "--steps", "1", "--device", "cpu", "--out", str(files / "x")]
+    res, text = _invoke(base + ["--method", "nope"])
+    assert res.exit_code == 2 and "valid methods" in text and "graddiff" in text
+    res, text = _invoke(base + ["--method", "npo", "--set", "betta=1"])
+    assert res.exit_code == 2 and "betta" in text and "beta" in text and "retain_weight" in text
+
+
+def test_cli_methods_lists_every_method():
+    res, text = _invoke(["methods"])
+    assert res.exit_code == 0, text
+    for name in METHODS:
+        assert name in text
+
+
+def test_cli_unlearn_help_has_examples():
+    res, text = _invoke(["unlearn", "--help"])
+    assert res.exit_code == 0 and "Examples" in text and "--method" in text
