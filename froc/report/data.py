@@ -214,7 +214,8 @@ def load_summary(summary: Mapping[str, Any]) -> ReportData:
         utility_loss=as_text(b.get("utility_loss")), tau_forget=as_text(b.get("tau_forget")),
     )
     certified_ids = {s for s in (as_text(x) for x in as_list(summary.get("certified"))) if s}
-    configs = [_row(c, i, certified_ids) for i, c in enumerate(as_list(summary.get("configs"))) if isinstance(c, Mapping)]
+    configs = [_row(c, i, certified_ids)
+               for i, c in enumerate(as_list(summary.get("configs"))) if isinstance(c, Mapping)]
 
     grid = as_dict(summary.get("grid"))
     methods: list[str] = []
@@ -236,7 +237,8 @@ def load_summary(summary: Mapping[str, Any]) -> ReportData:
         for a in r.attacks:
             if a not in attack_names:
                 attack_names.append(a)
-    attacks_certified = {str(k): [str(x) for x in as_list(v)] for k, v in as_dict(summary.get("attacks_certified")).items()}
+    attacks_certified = {str(k): [str(x) for x in as_list(v)]
+                         for k, v in as_dict(summary.get("attacks_certified")).items()}
     for a in attacks_certified:
         if a not in attack_names:
             attack_names.append(a)
@@ -407,7 +409,7 @@ def shift_series(data: ReportData, *, max_configs: int = 4) -> list[tuple[str, C
     picked: list[ConfigRow] = []
     pool = data.certified or [c.row for c in closest_configs(data.configs, data.budget)]
     for r in ([data.recommended] if data.recommended else []) + pool:
-        if r is not None and r not in picked and len(picked) < max_configs:
+        if r is not None and all(r is not p for p in picked) and len(picked) < max_configs:
             picked.append(r)
     out: list[tuple[str, ConfigRow]] = []
     if "original" in data.reference:

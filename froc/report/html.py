@@ -14,6 +14,7 @@ import base64
 import html
 import io
 import json
+import math
 import re
 import warnings
 from pathlib import Path
@@ -68,7 +69,8 @@ table{border-collapse:collapse;margin:8px 0 12px;font-size:13px}
 th,td{padding:3px 9px;border-bottom:1px solid #e4e4e4;text-align:left;vertical-align:top}
 th{background:#f3f3f3;font-weight:600;position:sticky;top:0}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.cert td{background:#eef7ee}tr.rec td{font-weight:600}tr.bad td{color:#888}tr.ref td{background:#f5f5f5;font-style:italic}
+tr.cert td{background:#eef7ee}tr.rec td{font-weight:600}tr.bad td{color:#888}
+tr.ref td{background:#f5f5f5;font-style:italic}
 .wide{overflow-x:auto;max-height:640px;overflow-y:auto;border:1px solid #eee}
 figure{margin:12px 0 20px}figure img{max-width:100%;height:auto;display:block}
 figcaption{font-size:13px;color:#444;max-width:900px;margin-top:4px}
@@ -126,6 +128,9 @@ def _flag(x: bool | None) -> H:
 
 def _within(value: float | None, alpha: float | None) -> bool | None:
     return None if value is None or alpha is None else value <= alpha
+
+
+_FIGURE_NAME = re.compile(r"\d\d-[a-z0-9-]+\.png")
 
 
 class _Page:
@@ -405,7 +410,8 @@ def _sec_shift(d: ReportData, page: _Page, extra) -> H:
                                "the forget request's question–answer pairs (cloze, multiple choice, yes/no, reverse "
                                "question) reveal knowledge that survives a shallow unlearning; bars above the dashed "
                                "α_f line mean the guarantee does not extend to that form on its own."))
-        out.append(_table(["model"] + forms, [[label] + [fmt(r.cur_by_form.get(f)) for f in forms] for label, r in series],
+        out.append(_table(["model"] + forms,
+                          [[label] + [fmt(r.cur_by_form.get(f)) for f in forms] for label, r in series],
                           numeric=range(1, len(forms) + 1)))
     groups = ordered_keys([r.risk_by_group for _, r in series], GROUP_ORDER)
     if groups and any(v is not None for _, r in series for v in r.risk_by_group.values()):
@@ -428,23 +434,22 @@ def _validity_block(d: ReportData) -> H:
     out = [H("<h3>Validity</h3>")]
     tv, nc = num(v.get("test_violations")), num(v.get("n_certified"))
     if tv is not None:
-        out.append(_p(f"Test split: {fmt_int(tv)} of {fmt_int(nc) if nc is not None else len(d.certified)} certified "
-                      "configurations exceed a budget on the held-out test split."))
+        of = fmt_int(nc) if nc is not None else len(d.certified)
+        out.append(_p(f"Test split: {fmt_int(tv)} of {of} certified configurations exceed a budget on the held-out "
+                      "test split."))
     rate, rs = num(v.get("violation_rate")), num(v.get("resplits"))
     delta = num(v.get("delta"))
     delta = delta if delta is not None else d.budget.delta
     if rate is not None:
-        text = f"Re-splits: over {fmt_int(rs) if rs is not None else 'repeated'} random calibration/test re-splits, " \
-               f"the share with a violation was {pct(rate)}"
-        if delta is not None:
-            text += f" (δ = {pct(delta)}"
-            if rs and rs > 0:
-                limit = delta + 3 * (delta * (1 - delta) / rs) ** 0.5
-                ok = rate <= limit
-                text += f"; allowed up to δ + 3 standard errors = {pct(limit)}) {'✓ consistent with' if ok else '✗ exceeds'}" \
-                        f" the guarantee" + ("" if ok else ": investigate before trusting the certificate")
-            else:
-                text += ")" + (" ✓" if rate <= delta else " ✗ above δ")
+        over = f"over {fmt_int(rs)} random" if rs is not None else "over repeated random"
+        text = f"Re-splits: {over} calibration/test re-splits, the share with a violation was {pct(rate)}"
+        if delta is not None and 0 < delta < 1 and rs:
+            limit = delta + 3 * math.sqrt(delta * (1 - delta) / rs)  # binomial sampling error of the share
+            verdict = ("✓ consistent with the guarantee" if rate <= limit else
+                       "✗ exceeds the guarantee: investigate before trusting the certificate")
+            text += f" (δ = {pct(delta)}; allowed up to δ + 3 standard errors = {pct(limit)}) {verdict}"
+        elif delta is not None:
+            text += f" (δ = {pct(delta)}) " + ("✓" if rate <= delta else "✗ above δ")
         out.append(_p(text + "."))
     known = {"test_violations", "n_certified", "violation_rate", "resplits", "delta"}
     rest = [(k, _json_text(x) if num(x) is None else fmt(x)) for k, x in v.items() if k not in known]
@@ -488,13 +493,14 @@ def _sec_attacks(d: ReportData, page: _Page, extra) -> H | None:
     out = []
     summary = []
     for a in d.attack_names:
-        if a in d.attacks_certified:
-            kept = len(d.attacks_certified[a])
+        if d.certified:
+            attacked = sum(1 for r in d.certified if a in r.attacks) or len(d.certified)
+            kept = (len(d.attacks_certified[a]) if a in d.attacks_certified
+                    else sum(1 for r in d.certified if a in r.attacks and r.attacks[a].certified))
+            text = f"{kept} of {attacked} certified configurations stay certified under this attack."
         else:
-            kept = sum(1 for r in d.certified if r.attacks.get(a) and r.attacks[a].certified)
-        attacked = sum(1 for r in d.certified if a in r.attacks) or len(d.attacks_certified.get(a, []))
-        summary.append(H(f"<li><strong>{esc(a)}</strong>: {kept} of {attacked or len(d.certified)} certified "
-                         "configurations stay certified.</li>"))
+            text = f"run on {sum(1 for r in d.configs if a in r.attacks)} configurations (none is certified)."
+        summary.append(H(f"<li><strong>{esc(a)}</strong>: {esc(text)}</li>"))
     out.append(H("<ul>" + "".join(summary) + "</ul>"))
     if not rows:
         return H("".join(out))
@@ -640,6 +646,9 @@ def render_report(summary: Mapping[str, Any], out_dir: str | Path, extra: Mappin
     out_dir = Path(out_dir)
     plots_dir = out_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
+    for old in plots_dir.glob("*.png"):  # figures of an earlier render (only the names this module writes)
+        if _FIGURE_NAME.fullmatch(old.name):
+            old.unlink()
     page = build_html(summary, plots_dir, extra)
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")

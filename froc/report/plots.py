@@ -359,9 +359,11 @@ def plot_test_check(rows: Sequence[ConfigRow], alpha_forget: float | None = None
     fig = _figure(_bar_width(len(rows), 3), 5.4)
     ax_f, ax_u = fig.subplots(2, 1, sharex=True)
     colours = ("#9ecae1", "#4292c6", "#08306b")
-    forget = [("calibration risk", [r.risk_forget_cal for r in rows]), ("test risk", [r.risk_forget_test for r in rows]),
+    forget = [("calibration risk", [r.risk_forget_cal for r in rows]),
+              ("test risk", [r.risk_forget_test for r in rows]),
               ("CUR (bound)", [r.cur for r in rows])]
-    util = [("calibration risk", [r.risk_utility_cal for r in rows]), ("test risk", [r.risk_utility_test for r in rows]),
+    util = [("calibration risk", [r.risk_utility_cal for r in rows]),
+            ("test risk", [r.risk_utility_test for r in rows]),
             ("utility bound", [r.utility_ucb for r in rows])]
     for ax, series, level, name in ((ax_f, forget, alpha_forget, "forget"), (ax_u, util, alpha_utility, "utility")):
         _grouped_bars(ax, ids, series, colours)

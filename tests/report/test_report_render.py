@@ -24,6 +24,7 @@ def rendered(base_summary, tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a section falling back to its error note warns: fail loudly here
         path = render_report(summary, out, extra={"git_commit": "abc123", "command": "froc run sweep.yaml"})
+    assert summary == base_summary  # the renderer does not touch its input
     return summary, path.read_text(encoding="utf-8"), out
 
 
@@ -120,7 +121,12 @@ def test_no_attacks_and_no_oracle(summary, tmp_path):
         c["attacks"] = {}
     del s["attacks_certified"]
     del s["reference"]["oracle"]
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "10-attacks.png").write_bytes(b"stale figure of an earlier render")
+    (tmp_path / "plots" / "mine.png").write_bytes(b"a user's file")
     text = _render(s, tmp_path)
+    assert not (tmp_path / "plots" / "10-attacks.png").exists()
+    assert (tmp_path / "plots" / "mine.png").exists()
     assert '<section id="attacks">' not in text
     assert "Attacks</a>" not in text  # not in the table of contents either
     assert ". Timings</h2>" in text
@@ -214,3 +220,14 @@ def test_budget_sentence_in_plain_words():
 def test_rejects_non_dict_summary(tmp_path):
     with pytest.raises(TypeError, match="summary must be a dict"):
         render_report([1, 2], tmp_path)
+
+
+def test_resplit_verdict_uses_delta_plus_three_standard_errors():
+    from froc.report.html import _validity_block
+
+    def block(rate, delta=0.1):
+        return _validity_block(load_summary({"validity": {"violation_rate": rate, "resplits": 200, "delta": delta}}))
+
+    assert "✓ consistent with the guarantee" in block(0.12)  # limit 0.1 + 3 * sqrt(0.09 / 200) = 0.164
+    assert "✗ exceeds the guarantee" in block(0.2)
+    assert "δ = 150%" in block(0.2, delta=1.5)  # nonsense delta: shown, no verdict, no crash
