@@ -1,0 +1,160 @@
+"""What ``froc attack`` does (the CLI is a thin shell over this): load, attack, write, print."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from froc.attacks.base import AttackResult, knowledge_summary
+from froc.errors import ConfigError
+
+
+@dataclass
+class AttackRun:
+    result: AttackResult
+    before: dict[str, Any] | None
+    out: Path
+
+
+def parse_sets(pairs: list[str]) -> dict[str, Any]:
+    """``["steps=20", "triggers=[please, then]"]`` -> ``{"steps": 20, "triggers": ["please", "then"]}`` (YAML values)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def load_inputs(probes: str | Path, split: str | None, forget: str | Path | None, retain: str | Path | None):
+    """(probes, forget, retain, refusals, source): a probe file, or a benchmark folder's forget split
+    (the forget group's held-out probes; its forget request and retain items unless given)."""
+    from froc.data.loaders import load_items
+
+    p = Path(probes)
+    load = lambda f: list(load_items(f)) if f is not None else None  # noqa: E731
+    if p.is_dir() and (p / "manifest.json").is_file():
+        from froc.data.benchmark import split_views
+
+        views = split_views(p, split or "forget10")
+        items = [it for it in views.probes if it.meta.get("group") == "forget"
+                 and it.meta.get("template_split") == "heldout"]
+        return (items, load(forget) or list(views.forget_request), load(retain) or list(views.retain),
+                list(views.refusals), {"benchmark": str(p), "split": views.name})
+    if split is not None:
+        raise ConfigError(f"--split applies to a benchmark folder (with manifest.json); '{p}' is not one")
+    return list(load_items(p)), load(forget), load(retain), None, {"probes": str(p)}
+
+
+def _jsonable(o):
+    if isinstance(o, (np.floating, float)):
+        return None if not math.isfinite(float(o)) else float(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)
+
+
+def _clean(o):
+    """NaN/inf -> None recursively (strict JSON)."""
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return o
+
+
+def run_attack_command(*, model: str | Path, probes: str | Path, attack: str, out: str | Path,
+                       original: str | Path | None = None, split: str | None = None, forget=None, retain=None,
+                       sets: list[str] | None = None, seed: int = 0, batch_size: int = 64, generate: bool = False,
+                       device: str = "auto", dtype: str = "auto") -> AttackRun:
+    """Load models and data, score the unattacked model, run the attack, write
+    ``OUT/attack_scores.parquet`` (per-sample attacks) and ``OUT/attack.json``."""
+    from froc.attacks.registry import build_params, get_attack, run_attack
+    from froc.metrics.scoring import score_probes
+    from froc.models.loading import load_model
+
+    spec = get_attack(attack)
+    params = parse_sets(sets or [])
+    build_params(spec, params)  # fail on a bad --set before loading anything
+    items, forget_items, retain_items, refusals, source = load_inputs(probes, split, forget, retain)
+    m, tok = load_model(model, dtype=dtype, device=device)
+    orig = load_model(original, dtype=dtype, device=device)[0] if original is not None else None
+    score_kwargs = {"batch_size": batch_size, "generate": generate, "progress": False}
+    res = run_attack(attack, m, tok, items, original=orig, forget=forget_items, retain=retain_items,
+                     refusals=refusals, seed=seed, score_kwargs=score_kwargs, **params)
+    before = None
+    if res.scores is not None:
+        ids = set(res.scores["probe_id"])
+        scored = [it for it in items if str(it.id) in ids]
+        before = knowledge_summary(score_probes(m, tok, scored, model_name="before", **score_kwargs).table)
+    outp = Path(out)
+    outp.mkdir(parents=True, exist_ok=True)
+    if res.scores is not None:
+        res.scores.to_parquet(outp / "attack_scores.parquet", index=False)
+    record = {"attack": res.name, "seconds": res.seconds, "model": str(model),
+              "original": str(original) if original is not None else None, "source": source, "seed": seed,
+              "n_probes": len(items), "before": before, "after": knowledge_summary(res.scores) if before else None,
+              "details": res.details}
+    (outp / "attack.json").write_text(json.dumps(_clean(json.loads(json.dumps(record, default=_jsonable))),
+                                                 indent=2), encoding="utf-8")
+    return AttackRun(res, before, outp)
+
+
+def print_attack(run: AttackRun) -> None:
+    """A small table: knowledge before vs after (per-sample attacks) or the attack's headline numbers."""
+    from rich.console import Console
+    from rich.table import Table
+
+    res, con = run.result, Console(soft_wrap=True)
+    t = Table(title=f"attack {res.name} ({res.seconds:.1f}s)")
+    if res.scores is not None and run.before is not None:
+        after = knowledge_summary(res.scores)
+        t.add_column("probes scored", justify="right")
+        t.add_column("knowledge before", justify="right")
+        t.add_column("knowledge after", justify="right")
+        t.add_column("correct before", justify="right")
+        t.add_column("correct after", justify="right")
+        f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        t.add_row(str(after["n"]), f(run.before["knowledge_mean"]), f(after["knowledge_mean"]),
+                  f(run.before["correct_choice_rate"]), f(after["correct_choice_rate"]))
+    else:
+        t.add_column("number")
+        t.add_column("value", justify="right")
+        flat = res.details.get("summary", {}) if res.name == "stealthy_request" else {
+            k: res.details.get(k) for k in ("accuracy", "auc", "chance", "n_test_prompts")}
+        for k, v in flat.items():
+            t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    con.print(t)
+    con.print(f"written: {run.out / 'attack.json'}" + (f", {run.out / 'attack_scores.parquet'}" if res.scores is not None else ""))
+
+
+def attacks_table():
+    """Every registered attack: params with defaults, what it needs, paper."""
+    from rich.table import Table
+
+    from froc.attacks.registry import ATTACKS
+
+    t = Table(title="attacks (froc attack --attack NAME --set KEY=VALUE)")
+    for c in ("attack", "parameters (defaults)", "needs", "per-sample", "paper"):
+        t.add_column(c)
+    for name, s in ATTACKS.items():
+        t.add_row(name, ", ".join(f"{k}={v}" for k, v in s.defaults().items()), ", ".join(sorted(s.needs)) or "-",
+                  "yes" if s.per_sample else "no", s.paper)
+    return t
