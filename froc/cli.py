@@ -306,7 +306,157 @@ def eval_cmd(
 
 # ---- attack commands (froc attack) ----
 
+
+@app.command("attack")
+def attack_cmd(
+    model: Optional[Path] = typer.Option(None, "--model", help="The unlearned model's folder (save_pretrained)."),
+    probes: Optional[Path] = typer.Option(None, "--probes", help="Forget probes (.jsonl/.json/.csv/.parquet) or a built-in benchmark folder."),
+    attack: Optional[str] = typer.Option(None, "--attack", help="Attack name; see `froc attack --list`."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder: attack_scores.parquet + attack.json."),
+    original: Optional[Path] = typer.Option(None, "--original", help="The model before unlearning (logit_guided, trace, stealthy_request)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Forget split of a benchmark folder (default forget10)."),
+    forget: Optional[Path] = typer.Option(None, "--forget", help="The forget request (relearn, stealthy_request; a benchmark gives it)."),
+    retain: Optional[Path] = typer.Option(None, "--retain", help="Retain items (trace, stealthy_request; a benchmark gives them)."),
+    sets: List[str] = typer.Option([], "--set", help="KEY=VALUE: an attack parameter (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every draw and training run of the attack."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Sequences per forward pass when scoring."),
+    generate: bool = typer.Option(False, "--generate/--no-generate", help="Also generate greedy answers when scoring (ROUGE)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
+    list_attacks: bool = typer.Option(False, "--list", help="List the attacks, their parameters and exit."),
+) -> None:
+    """Attack an unlearned model and re-score the forget probes (knowledge before vs after).
+
+    Examples:
+
+      froc attack --list
+
+      froc attack --model runs/npo --probes bench --split forget10 --attack relearn --set steps=20 --out att/relearn
+
+      froc attack --model runs/npo --original cache/target --probes bench --attack logit_guided --set w=2 --set tau=5 --out att/lg
+
+      froc attack --model runs/npo --probes probes.jsonl --forget forget.jsonl --attack quantize_4bit --out att/q4
+
+      froc attack --model runs/npo --original cache/target --probes bench --attack trace --out att/trace
+    """
+    from froc.attacks.commands import attacks_table, print_attack, run_attack_command
+    from froc.errors import FrocError
+
+    if list_attacks:
+        from rich.console import Console
+
+        Console(soft_wrap=True).print(attacks_table())
+        return
+    missing = [f"--{n}" for n, v in (("model", model), ("probes", probes), ("attack", attack), ("out", out)) if v is None]
+    if missing:
+        _fail(ValueError(f"missing option(s) {', '.join(missing)} (or use --list)"))
+    try:
+        run = run_attack_command(model=model, probes=probes, attack=attack, out=out, original=original, split=split,
+                                 forget=forget, retain=retain, sets=sets, seed=seed, batch_size=batch_size,
+                                 generate=generate, device=device, dtype=dtype)
+    except (FrocError, ValueError) as e:
+        _fail(e)
+    print_attack(run)
+
+
 # ---- sweep / report / demo commands (froc run, froc report, froc demo) ----
+
+
+@app.command("run")
+def run_cmd(
+    sweep: Path = typer.Argument(..., help="Sweep YAML file."),
+    out: Path = typer.Option(..., "--out", help="Output folder (store, summary.json, report.html)."),
+    executor: str = typer.Option("local", "--executor", help="local (sequential) or ray."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local instance)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder of the built-in benchmark and models."),
+    no_attacks: bool = typer.Option(False, "--no-attacks", help="Skip the attack stage."),
+) -> None:
+    """Run a sweep: unlearning grid -> per-sample scores -> Learn-then-Test certification -> attacks -> report.
+
+    Resumable: after an interruption (Ctrl-C, kill -9) run the same command again; completed
+    configurations are not recomputed.
+
+    Examples:
+      froc run sweep.yaml --out runs/my-request
+      froc run sweep.yaml --out runs/my-request --executor ray --address auto
+    """
+    _run_and_print(sweep, out, executor=executor, address=address, cache=cache, attacks=not no_attacks)
+
+
+def _run_and_print(sweep, out, **kw) -> None:
+    from froc.errors import FrocError
+    from froc.progress import console
+    from froc.sweep.runner import run_sweep
+
+    try:
+        res = run_sweep(sweep, out, executor=kw["executor"], address=kw["address"], cache_dir=kw["cache"],
+                        attacks=kw["attacks"])
+    except FrocError as e:
+        _fail(e)
+    _print_summary(res.summary, console)
+    console.print(f"[bold green]report:[/] {res.report}\n[bold]summary:[/] {res.out_dir / 'summary.json'}\n"
+                  f"[bold]store:[/] {res.out_dir / 'froc.duckdb'}")
+
+
+def _print_summary(summary: dict, console) -> None:
+    from rich.table import Table
+
+    t = Table(title="certification")
+    for c in ("config", "status", "CUR", "utility UCB", "forget risk (test)", "utility risk (test)", "certified"):
+        t.add_column(c)
+    f = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+    for c in summary["configs"]:
+        hp = ", ".join(f"{k}={v}" for k, v in sorted(c["hparams"].items()))
+        t.add_row(f"{c['method']} {hp} steps={c['steps']}", c["status"], f(c.get("cur")), f(c.get("utility_ucb")),
+                  f(c.get("risk_forget_test")), f(c.get("risk_utility_test")), "yes" if c.get("certified") else "")
+    console.print(t)
+    console.print(f"recommended: {summary.get('recommended')} — {summary.get('recommendation_reason', '')}")
+    tm = summary.get("timings", {})
+    if tm:
+        console.print("time per stage: " + ", ".join(f"{k} {v:.1f}s" for k, v in tm.items()))
+
+
+@app.command("report")
+def report_cmd(out: Path = typer.Argument(..., help="A sweep output folder.")) -> None:
+    """Re-render report.html from the store without recomputing any score.
+
+    Example:
+      froc report runs/demo
+    """
+    from froc.errors import FrocError
+    from froc.progress import console
+    from froc.sweep.runner import rerender
+
+    try:
+        path = rerender(out)
+    except FrocError as e:
+        _fail(e)
+    console.print(f"report: {path}")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("froc_out/demo"), "--out", help="Output folder."),
+    quick: bool = typer.Option(False, "--quick", help="A small version (fewer people, configurations and probes)."),
+    executor: str = typer.Option("local", "--executor", help="local or ray."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder of the built-in benchmark and models."),
+) -> None:
+    """The main job: the bundled sweep on the built-in benchmark, end to end, with its report.
+
+    Generates the benchmark, trains (or reuses) the target and retain-oracle models, runs >= 24
+    configurations (npo, graddiff, simnpo, catnip x lr x steps), certifies, attacks the certified
+    ones and writes the report.
+
+    Examples:
+      froc demo
+      froc demo --quick --out froc_out/demo-quick
+    """
+    from importlib.resources import files
+
+    sweep = Path(str(files("froc.sweep") / ("demo_quick.yaml" if quick else "demo.yaml")))
+    if quick and out == Path("froc_out/demo"):
+        out = Path("froc_out/demo-quick")
+    _run_and_print(sweep, out, executor=executor, address=None, cache=cache, attacks=True)
 
 # ---- benchmark commands (froc bench) ----
 

@@ -105,7 +105,7 @@ def train_sft(model, tokenizer, items, config: SFTConfig | None = None, fmt: Pro
             if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
                 break
             if cfg.stop_at_em is not None and (epoch + 1) % cfg.check_every == 0:
-                em = float(answer_exact_match(model, tokenizer, [items[i] for i in check_idx], fmt).mean())
+                em = float(answer_exact_match(model, tokenizer, [items[i] for i in check_idx], fmt).float().mean())
                 res.em_history.append((epoch + 1, em))
                 model.train()
                 if em >= cfg.stop_at_em:

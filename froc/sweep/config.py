@@ -90,6 +90,9 @@ class SweepConfig(_Strict):
     fwer: str = "holm"
     losses: LossSpec = Field(default_factory=LossSpec)
     splits: Splits = Field(default_factory=Splits)
+    probes_per_group: dict[str, int | None] = Field(
+        default_factory=lambda: {"forget": None, "neighbour": 400, "retain": 400, "world": 100})
+    attack_top: int = 3  # attack at most this many certified configurations (best first)
     score_batch_size: int = 64
     max_new_tokens: int = 12
     attacks: list[str] = Field(default_factory=list)
@@ -217,7 +220,9 @@ def _check_names(cfg: SweepConfig, source: str) -> None:
     for m, grid in cfg.methods.items():
         if m not in METHODS:
             raise ConfigError(f"{source}: method '{m}' unknown; valid methods: {', '.join(sorted(METHODS))}")
-        valid = set(valid_hparams(m))
+        valid = valid_hparams(m)
+        if valid is None:
+            continue
         for k in grid:
             if k not in valid:
                 raise ConfigError(f"{source}: methods.{m}: unknown hyperparameter '{k}'; valid: {', '.join(sorted(valid))}")
@@ -231,17 +236,19 @@ def _check_names(cfg: SweepConfig, source: str) -> None:
                 raise ConfigError(f"{source}: attack '{a}' unknown; valid attacks: {', '.join(sorted(ATTACKS))}")
 
 
-def valid_hparams(method: str) -> list[str]:
-    """Hyperparameters a grid may sweep for ``method``: its own config fields plus the loop's."""
+def valid_hparams(method: str) -> list[str] | None:
+    """Hyperparameters a grid may sweep for ``method``: its own plus the loop's (None: a wrapper
+    method, whose base method's hyperparameters are checked by the engine when it runs)."""
     import dataclasses
 
     from froc.engine import UnlearnConfig
     from froc.methods.registry import METHODS
 
     spec = METHODS[method]
-    own = [f.name for f in dataclasses.fields(spec.config_cls)] if getattr(spec, "config_cls", None) else []
+    if getattr(spec, "wrapper", False):
+        return None
     loop = [f.name for f in dataclasses.fields(UnlearnConfig) if f.name not in ("steps", "checkpoints")]
-    return own + loop
+    return list(spec.hparams()) + loop
 
 
 def _h(obj) -> str:

@@ -30,10 +30,13 @@ import pandas as pd
 
 SCORE_COLUMNS = {
     "probe_id": "VARCHAR", "subject": "VARCHAR", "form": "VARCHAR", "grp": "VARCHAR", "fact_type": "VARCHAR",
-    "template_split": "VARCHAR", "side": "VARCHAR", "split": "VARCHAR",
-    "knowledge": "DOUBLE", "correct_choice": "BOOLEAN", "gold_logp_mean": "DOUBLE", "gold_logp_sum": "DOUBLE",
-    "para_logp_mean": "DOUBLE", "mink": "DOUBLE", "minkpp": "DOUBLE", "extraction_strength": "DOUBLE",
-    "exact_mem": "DOUBLE", "gen_correct": "BOOLEAN", "rouge_l_recall": "DOUBLE", "generation": "VARCHAR",
+    "template_split": "VARCHAR", "side": "VARCHAR", "split": "VARCHAR", "kind": "VARCHAR",
+    "knowledge": "DOUBLE", "n_perturbed": "DOUBLE", "correct_choice": "BOOLEAN", "gold_logp_mean": "DOUBLE",
+    "gold_logp_sum": "DOUBLE", "gold_len": "DOUBLE", "para_logp_mean": "DOUBLE", "perturbed_logp_mean": "DOUBLE[]",
+    "mink": "DOUBLE", "minkpp": "DOUBLE", "perturbed_mink": "DOUBLE[]", "perturbed_minkpp": "DOUBLE[]",
+    "gold_zlib_len": "DOUBLE", "perturbed_zlib_len": "DOUBLE[]", "extraction_strength": "DOUBLE",
+    "exact_mem": "DOUBLE", "gen_correct": "BOOLEAN", "rouge_l_recall": "DOUBLE", "rouge_l_f1": "DOUBLE",
+    "generation": "VARCHAR", "reference": "VARCHAR",
 }
 
 _SCHEMA = f"""
@@ -62,7 +65,9 @@ def _frame(df: pd.DataFrame, config_id: str, attack: str | None = None) -> pd.Da
         else:
             vals = [None] * len(src)
         out[col] = vals
-        if typ == "DOUBLE":
+        if typ == "DOUBLE[]":
+            out[col] = [None if v is None or (isinstance(v, float) and v != v) else [float(x) for x in v] for v in vals]
+        elif typ == "DOUBLE":
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
         elif typ == "BOOLEAN":
             out[col] = out[col].astype("boolean")
@@ -110,7 +115,8 @@ class Store:
 
     # ---- configurations ----
     def done_configs(self) -> set[str]:
-        return {r[0] for r in self.con.execute("SELECT config_id FROM configs").fetchall()}
+        """Completed configurations (``failed`` ones — an exception, not a divergence — are retried)."""
+        return {r[0] for r in self.con.execute("SELECT config_id FROM configs WHERE status <> 'failed'").fetchall()}
 
     def write_config(self, *, config_id: str, train_key: str, method: str, hparams: dict, steps: int, status: str,
                      diverged_at: int | None, train_seconds: float, score_seconds: float, metrics: dict,
@@ -136,12 +142,21 @@ class Store:
         df["metrics"] = df["metrics"].map(json.loads)
         return df
 
-    def scores(self, config_ids: list[str] | None = None) -> pd.DataFrame:
+    def scores(self, config_ids: list[str] | None = None, *, columns: list[str] | None = None) -> pd.DataFrame:
+        """Stored per-sample scores (``group`` is stored as ``grp``), in the order they were scored."""
+        cols = "*" if columns is None else ", ".join(["config_id", *columns])
         if config_ids is None:
-            return self.con.execute("SELECT * FROM scores ORDER BY config_id, probe_id").df()
+            return self.con.execute(f"SELECT {cols} FROM scores ORDER BY config_id, rowid").df()
         return self.con.execute(
-            "SELECT * FROM scores WHERE list_contains(?, config_id) ORDER BY config_id, probe_id", [config_ids]
+            f"SELECT {cols} FROM scores WHERE list_contains(?, config_id) ORDER BY config_id, rowid", [config_ids]
         ).df()
+
+    def table(self, config_id: str) -> pd.DataFrame:
+        """One configuration's per-sample table in the scorer's column names (for metrics)."""
+        df = self.scores([config_id]).drop(columns=["config_id"]).rename(columns={"grp": "group"})
+        for c in ("perturbed_logp_mean", "perturbed_mink", "perturbed_minkpp", "perturbed_zlib_len"):
+            df[c] = [list(v) if isinstance(v, (list, tuple)) or hasattr(v, "__len__") and not isinstance(v, str) else [] for v in df[c]]
+        return df.reset_index(drop=True)
 
     # ---- attacks ----
     def done_attacks(self) -> set[tuple[str, str]]:

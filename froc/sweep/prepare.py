@@ -1,0 +1,135 @@
+"""Everything a sweep needs before the grid runs: models, the forget request, retain data and the
+probe splits (tune / calibration / test, drawn independently of the grid, seeded).
+
+Probes are split per side: the *forget* side (probes about forgotten subjects that the method did
+not see: held-out templates and other forms) and the *utility* side (retain people, neighbours,
+world facts). Anything fitted on data (the forget threshold, normalisers) uses the ``tune`` split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from froc.errors import ConfigError
+from froc.sweep.config import SweepConfig
+
+SIDES = {"forget": "forget", "neighbour": "utility", "retain": "utility", "world": "utility"}
+
+
+@dataclass
+class Prepared:
+    """Resolved inputs of a sweep (picklable: executors ship it to workers)."""
+
+    model_path: str
+    oracle_path: str | None
+    forget: list
+    retain: list
+    refusals: list[str]
+    probes: list  # QAItems with meta.side, meta.split, meta.group
+    question: str
+    data_info: dict = field(default_factory=dict)
+    bench_dir: str | None = None
+
+    def fingerprint(self) -> str:
+        """Hash of the probe set and its split: configurations are comparable only under the same one."""
+        h = hashlib.sha256()
+        for p in self.probes:
+            h.update(f"{p.id}|{p.meta.get('split')}|{p.meta.get('side')}\n".encode())
+        h.update(json.dumps([self.model_path, self.oracle_path]).encode())
+        return h.hexdigest()[:16]
+
+
+def _sample(items: list, cap: int | None, rng: random.Random) -> list:
+    if cap is None or cap <= 0 or len(items) <= cap:
+        return list(items)
+    idx = sorted(rng.sample(range(len(items)), cap))
+    return [items[i] for i in idx]
+
+
+def assign_splits(probes: list, cfg: SweepConfig) -> list:
+    """Give every probe ``meta.side`` and ``meta.split`` (tune/cal/test) with a seeded shuffle per side.
+
+    With ``splits.by == "subject"`` all probes of a subject land in the same split.
+    """
+    out = []
+    for side in ("forget", "utility"):
+        sel = [p for p in probes if SIDES.get(p.meta.get("group")) == side]
+        rng = random.Random(f"{cfg.seed}-split-{side}")
+        if cfg.splits.by == "subject":
+            units = sorted({p.subject for p in sel})
+        else:
+            units = [p.id for p in sel]
+        rng.shuffle(units)
+        n = len(units)
+        n_tune = int(round(cfg.splits.tune * n))
+        n_cal = int(round(cfg.splits.cal * n))
+        which = {u: ("tune" if i < n_tune else "cal" if i < n_tune + n_cal else "test") for i, u in enumerate(units)}
+        for p in sel:
+            key = p.subject if cfg.splits.by == "subject" else p.id
+            out.append(dataclasses.replace(p, meta={**p.meta, "side": side, "split": which[key]}))
+    return out
+
+
+def _builtin(cfg: SweepConfig, cache_dir: Path | None) -> Prepared:
+    from froc.data.benchmark import split_views
+    from froc.models.builtin import BuiltinConfig, ensure_benchmark_models
+
+    b = cfg.builtin
+    bcfg = BuiltinConfig(n_people=b.people, data_seed=b.data_seed, forget_split=f"forget{b.forget_split:02d}", arch=b.arch)
+    if b.epochs is not None:
+        bcfg.sft.epochs = b.epochs
+    bm = ensure_benchmark_models(cache_dir, bcfg)
+    views = split_views(bm.bench_dir, bcfg.forget_split)
+    rng = random.Random(f"{cfg.seed}-probes")
+    heldout = [p for p in views.probes if p.meta.get("template_split") == "heldout"]
+    probes = []
+    for group in ("forget", "neighbour", "retain", "world"):
+        probes += _sample([p for p in heldout if p.meta.get("group") == group], cfg.probes_per_group.get(group), rng)
+    n_forget = len(views.forget_people)
+    question = (f"Remove everything the model knows about {n_forget} fictitious people ({b.forget_split}% of {b.people}; "
+                f"{len(views.forget_request)} question/answer pairs in the forget request) while keeping what it knows "
+                f"about the other people, their neighbours and world facts.")
+    return Prepared(model_path=str(bm.target_dir), oracle_path=str(bm.oracle_dir), forget=list(views.forget_request),
+                    retain=list(views.retain), refusals=list(views.refusals), probes=assign_splits(probes, cfg),
+                    question=question, bench_dir=str(bm.bench_dir),
+                    data_info={"forget_people": n_forget, "people": b.people, "forget_request": len(views.forget_request),
+                               "retain": len(views.retain), "training": bm.report})
+
+
+def _user(cfg: SweepConfig) -> Prepared:
+    from froc.data.loaders import load_items, load_request
+
+    d = cfg.data
+    req = load_request(d.forget, d.retain, d.probes)
+    refusals = [r.text for r in load_items(d.refusals)] if d.refusals else []
+    bad = [p for p in req.probes if p.meta.get("group") not in SIDES]
+    if bad:
+        raise ConfigError(f"{d.probes}: probe '{bad[0].id}' has meta.group {bad[0].meta.get('group')!r}; every probe needs "
+                          f"meta.group in {sorted(SIDES)} ({len(bad)} probes affected)")
+    rng = random.Random(f"{cfg.seed}-probes")
+    probes = []
+    for group in SIDES:
+        probes += _sample([p for p in req.probes if p.meta.get("group") == group], cfg.probes_per_group.get(group), rng)
+    if not any(p.meta["group"] == "forget" for p in probes):
+        raise ConfigError(f"{d.probes}: no probe has meta.group 'forget'; the forget risk needs forget probes")
+    question = (f"Remove the {len(req.forget)} items of {Path(d.forget).name} from {cfg.model} while keeping utility on "
+                f"{len(req.probes) - sum(p.meta['group'] == 'forget' for p in req.probes)} utility probes.")
+    return Prepared(model_path=cfg.model, oracle_path=cfg.oracle, forget=list(req.forget), retain=list(req.retain),
+                    refusals=refusals, probes=assign_splits(probes, cfg), question=question,
+                    data_info={"forget_request": len(req.forget), "retain": len(req.retain)})
+
+
+def prepare(cfg: SweepConfig, cache_dir: str | Path | None = None) -> Prepared:
+    """Resolve models and data of ``cfg`` (trains the built-in models on first use; cached)."""
+    prep = _builtin(cfg, Path(cache_dir) if cache_dir else None) if cfg.model == "builtin" else _user(cfg)
+    counts: dict[str, int] = {}
+    for p in prep.probes:
+        k = f"n_{p.meta['side']}_{p.meta['split']}"
+        counts[k] = counts.get(k, 0) + 1
+    prep.data_info.update(counts)
+    return prep
