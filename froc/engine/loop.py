@@ -101,21 +101,24 @@ def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, c
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg))
     forget_order = IndexStream(len(data.forget_items), cfg.seed)
     retain_order = IndexStream(len(data.retain_items), cfg.seed + 1) if data.retain_items else None
-    compute: Callable[[Batch], Loss] = lambda b: spec.loss(model, b, ctx, mcfg)
-    backward = spec.backward or _plain_backward
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.autocast and ctx.device.type == "cuda"
-           else nullcontext())
+    autocast = cfg.autocast and ctx.device.type == "cuda"
 
-    model.train()
+    def compute(b: Batch) -> Loss:  # the method's loss on one micro-batch (forward passes under autocast)
+        with torch.autocast("cuda", dtype=torch.bfloat16) if autocast else nullcontext():
+            return spec.loss(model, b, ctx, mcfg)
+
+    backward = spec.backward or _plain_backward
     bar = progress_bar(f"unlearn ({spec.name})", cfg.steps) if progress else nullcontext(lambda n=1, **kw: None)
-    with bar as advance:
-        for step in range(1, cfg.steps + 1):
-            ctx.step = step
-            micro = [make_batch(data, forget_order.take(cfg.batch_size),
-                                retain_order.take(cfg.batch_size) if retain_order else None, ctx.pad_id, ctx.device)
-                     for _ in range(cfg.grad_accum)]
-            opt.zero_grad(set_to_none=True)
-            with amp:
+    model.train()
+    try:
+        with bar as advance:
+            for step in range(1, cfg.steps + 1):
+                ctx.step = step
+                micro = [make_batch(data, forget_order.take(cfg.batch_size),
+                                    retain_order.take(cfg.batch_size) if retain_order else None, ctx.pad_id,
+                                    ctx.device)
+                         for _ in range(cfg.grad_accum)]
+                opt.zero_grad(set_to_none=True)
                 if is_zeroth_order_step(cfg, step):
                     loss = spsa_gradient_(params, lambda: _mean_total(compute, micro), mu=cfg.zo_mu,
                                           n_directions=cfg.zo_directions, dist=cfg.zo_dist,
@@ -125,29 +128,30 @@ def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, c
                     outs = [backward(compute, b, params, 1.0 / len(micro), ctx, mcfg) for b in micro]
                     loss = sum(o.total.detach() for o in outs) / len(outs)
                     parts = {k: sum(float(o.parts[k]) for o in outs) / len(outs) for k in outs[0].parts}
-            loss = float(loss)
-            result.losses.append(loss)
-            result.loss_parts.append(parts)
+                loss = float(loss)
+                result.losses.append(loss)
+                result.loss_parts.append(parts)
 
-            # Divergence: a bad loss or gradient stops before the update; bad weights after it.
-            if not math.isfinite(loss) or (cfg.divergence_bound is not None and abs(loss) > cfg.divergence_bound):
-                _diverged(result, step, f"loss {loss:.4g} at step {step} (bound {cfg.divergence_bound})")
-                break
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm or float("inf"))
-            if not torch.isfinite(grad_norm):
-                _diverged(result, step, f"non-finite gradient norm at step {step}")
-                break
-            opt.step()
-            sched.step()
-            if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
-                _diverged(result, step, f"non-finite weights after the update of step {step}")
-                break
+                # Divergence: a bad loss or gradient stops before the update; bad weights after it.
+                if not math.isfinite(loss) or (cfg.divergence_bound is not None and abs(loss) > cfg.divergence_bound):
+                    _diverged(result, step, f"loss {loss:.4g} at step {step} (bound {cfg.divergence_bound})")
+                    break
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm or float("inf"))
+                if not torch.isfinite(grad_norm):
+                    _diverged(result, step, f"non-finite gradient norm at step {step}")
+                    break
+                opt.step()
+                sched.step()
+                if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+                    _diverged(result, step, f"non-finite weights after the update of step {step}")
+                    break
 
-            if step in cfg.checkpoints:
-                _checkpoint(step, model, tokenizer, ctx.device, on_checkpoint, snapshot_dir, result)
-            advance(1, info=f"loss {loss:.4g}")
-    model.eval()
-    restore()
+                if step in cfg.checkpoints:
+                    _checkpoint(step, model, tokenizer, ctx.device, on_checkpoint, snapshot_dir, result)
+                advance(1, info=f"loss {loss:.4g}")
+    finally:
+        model.eval()
+        restore()
 
 
 def _plain_backward(compute, batch: Batch, params, scale: float, ctx: Context, cfg) -> Loss:
