@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 
 import numpy as np
 import pandas as pd
 
 from froc.errors import ConfigError
 from froc.risk import RiskController, fit_unified_normalisers, froc_unified_losses, ucb
-from froc.sweep.config import SweepConfig, expand_grid
+from froc.sweep.config import _TAU, SweepConfig, expand_grid
 
 REFS = ("__original__", "__oracle__")
 
@@ -76,7 +75,7 @@ class LossBuilder:
             return np.full(len(self.probes), float(t))
         if t == "chance":
             return chance
-        m = re.fullmatch(r"oracle_q(0?\.\d+|1(\.0)?)", str(t))
+        m = _TAU.fullmatch(str(t))
         if not m:
             raise ConfigError(f"losses.tau_forget must be 'chance', 'oracle_qQ' (e.g. oracle_q0.9) or a number, got {t!r}")
         q = float(m.group(1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,18 @@ from froc.errors import ConfigError
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _At(ValueError):
+    """A validation error that knows which key it is about (so the message can give its line)."""
+
+    def __init__(self, path: tuple[str, ...], msg: str):
+        super().__init__(msg)
+        self.path = tuple(str(p) for p in path)
+
+
+_TAU = re.compile(r"oracle_q(0?\.\d+|1(\.0*)?)")
+GROUPS = ("forget", "neighbour", "retain", "world")
 
 
 class BuiltinSpec(_Strict):
@@ -53,7 +66,16 @@ class LossSpec(_Strict):
     forget: Literal["binary", "unified"] = "binary"
     tau_forget: str | float = "oracle_q0.9"  # "chance", "oracle_qQ" (quantile of the oracle's k on tune), or a number
     utility: Literal["binary", "continuous"] = "binary"
-    utility_bound: float = 2.0  # B of the continuous utility loss (nats of mean log-prob)
+    utility_bound: float = Field(2.0, gt=0)  # B of the continuous utility loss (nats of mean log-prob)
+
+    @field_validator("tau_forget")
+    @classmethod
+    def _tau(cls, v):
+        if isinstance(v, str) and v != "chance" and not _TAU.fullmatch(v):
+            raise ValueError(f"must be 'chance', 'oracle_qQ' with 0 < Q <= 1 (e.g. oracle_q0.9) or a number, got {v!r}")
+        if isinstance(v, float) and not 0.0 <= v <= 1.0:
+            raise ValueError(f"a numeric threshold must lie in [0, 1] (knowledge scores do), got {v}")
+        return v
 
 
 class Splits(_Strict):
@@ -110,14 +132,36 @@ class SweepConfig(_Strict):
     @model_validator(mode="after")
     def _check(self):
         if self.model != "builtin" and self.data is None:
-            raise ValueError("a sweep on a user model needs a 'data' section (forget, retain, probes)")
+            raise _At(("model",), f"a sweep on a user model ({self.model}) needs a 'data' section (forget, retain, probes)")
         if not self.methods:
-            raise ValueError("'methods' must name at least one method")
+            raise _At(("methods",), "'methods' must name at least one method")
         for m, grid in self.methods.items():
             for k, vals in grid.items():
                 if not isinstance(vals, list) or not vals:
-                    raise ValueError(f"methods.{m}.{k} must be a non-empty list of values (the grid)")
+                    raise _At(("methods", m, k), f"methods.{m}.{k} must be a non-empty list of values (the grid)")
+        bad = sorted(set(self.probes_per_group) - set(GROUPS))
+        if bad:
+            raise _At(("probes_per_group", bad[0]), f"unknown probe group '{bad[0]}'; valid groups: {', '.join(GROUPS)}")
+        bad = sorted(set(self.attack_params) - set(self.attacks))
+        if bad:
+            raise _At(("attack_params", bad[0]), f"attack_params.{bad[0]}: '{bad[0]}' is not in 'attacks' "
+                                                 f"({', '.join(self.attacks) or 'empty'})")
         return self
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but ``1e-3`` is a float (YAML 1.1 wants ``1.0e-3``; a learning rate
+    read as the text '1e-3' would only fail once the grid runs)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:
@@ -132,13 +176,29 @@ def _key_lines(text: str) -> dict[tuple[str, ...], int]:
                 walk(v, p)
         elif isinstance(node, yaml.SequenceNode):
             for i, v in enumerate(node.value):
+                lines[path + (str(i),)] = v.start_mark.line + 1
                 walk(v, path + (str(i),))
 
     try:
-        walk(yaml.compose(text), ())
+        walk(yaml.compose(text, Loader=_Loader), ())
     except yaml.YAMLError:
         pass
     return lines
+
+
+class _Where:
+    """``where(path)`` -> ``file:line`` of the deepest known key on ``path`` (just ``file`` if none)."""
+
+    def __init__(self, source: str, text: str | None):
+        self.source = source
+        self.lines = _key_lines(text) if text else {}
+
+    def __call__(self, path=()) -> str:
+        loc = tuple(str(x) for x in path)
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in self.lines:
+                return f"{self.source}:{self.lines[loc[:n]]}"
+        return f"{self.source}:1" if self.lines else self.source  # e.g. a missing top-level key
 
 
 def load_sweep(path: str | Path) -> SweepConfig:
@@ -151,44 +211,54 @@ def load_sweep(path: str | Path) -> SweepConfig:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{p}: not UTF-8 text (byte {e.start})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{p}{where}: invalid YAML ({getattr(e, 'problem', e)})") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{p}: expected a mapping of sweep settings at the top level")
+        raise ConfigError(f"{p}:1: expected a mapping of sweep settings at the top level, got "
+                          f"{'an empty file' if raw is None else type(raw).__name__}")
     return parse_sweep(raw, source=str(p), text=text, base_dir=p.parent)
 
 
+def _model_at(loc: tuple[str, ...]):
+    """The pydantic model class that owns the last key of ``loc`` (for listing valid keys)."""
+    parent = SweepConfig
+    for part in loc[:-1]:
+        f = parent.model_fields.get(part)
+        ann = getattr(f, "annotation", None) if f else None
+        sub = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if sub is None:
+            return None
+        parent = sub
+    return parent
+
+
 def parse_sweep(raw: dict, *, source: str = "<sweep>", text: str | None = None, base_dir: Path | None = None) -> SweepConfig:
+    """Validate a parsed sweep mapping (``text``, the file's content, gives line numbers to errors)."""
+    where = _Where(source, text)
     try:
         cfg = SweepConfig.model_validate(raw)
     except ValidationError as e:
-        lines = _key_lines(text) if text else {}
         msgs = []
         for err in e.errors():
             loc = tuple(str(x) for x in err["loc"])
-            line = None
-            for n in range(len(loc), 0, -1):
-                if loc[:n] in lines:
-                    line = lines[loc[:n]]
-                    break
-            where = f"{source}:{line}" if line else source
-            key = ".".join(loc) or "<top>"
             msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                parent = SweepConfig
-                for part in loc[:-1]:
-                    f = parent.model_fields.get(part) if hasattr(parent, "model_fields") else None
-                    ann = getattr(f, "annotation", None) if f else None
-                    parent = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None) or parent
-                msg = f"unknown key; valid keys: {', '.join(parent.model_fields)}"
-            msgs.append(f"{where}: field '{key}': {msg}")
+            exc = (err.get("ctx") or {}).get("error")
+            if isinstance(exc, _At):
+                loc, msg = exc.path, str(exc)
+            elif err["type"] == "extra_forbidden":
+                owner = _model_at(loc)
+                msg = "unknown key" + (f"; valid keys: {', '.join(owner.model_fields)}" if owner else "")
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            msg = msg.removeprefix("Value error, ")
+            msgs.append(f"{where(loc)}: field '{'.'.join(loc) or '<top>'}': {msg}")
         raise ConfigError("\n".join(msgs)) from None
     if base_dir is not None:
         _resolve_paths(cfg, base_dir)
-    _check_names(cfg, source)
+    _check_names(cfg, where)
     return cfg
 
 
@@ -205,35 +275,50 @@ def _resolve_paths(cfg: SweepConfig, base: Path) -> None:
             setattr(cfg.data, k, res(getattr(cfg.data, k)))
 
 
-def _check_names(cfg: SweepConfig, source: str) -> None:
-    """Methods, hyperparameters, p-value, FWER and attack names must exist (lists the valid ones)."""
+def _check_names(cfg: SweepConfig, where) -> None:
+    """Methods, hyperparameters (names and values), p-value, FWER and attack names must exist
+    (errors list the valid ones) — checked before anything runs, with the line of the offending key."""
     from froc.risk import FWER, PVALUES
 
     if cfg.pvalue not in PVALUES:
-        raise ConfigError(f"{source}: pvalue '{cfg.pvalue}' unknown; valid: {', '.join(sorted(PVALUES))}")
+        raise ConfigError(f"{where(('pvalue',))}: pvalue '{cfg.pvalue}' unknown; valid: {', '.join(sorted(PVALUES))}")
     if cfg.fwer not in FWER:
-        raise ConfigError(f"{source}: fwer '{cfg.fwer}' unknown; valid: {', '.join(sorted(FWER))}")
+        raise ConfigError(f"{where(('fwer',))}: fwer '{cfg.fwer}' unknown; valid: {', '.join(sorted(FWER))}")
     try:
+        from froc.engine import UnlearnConfig
+        from froc.engine.loop import resolve_config
         from froc.methods.registry import METHODS
     except ImportError:  # pragma: no cover - engine always present in a full install
         return
     for m, grid in cfg.methods.items():
         if m not in METHODS:
-            raise ConfigError(f"{source}: method '{m}' unknown; valid methods: {', '.join(sorted(METHODS))}")
+            raise ConfigError(f"{where(('methods', m))}: method '{m}' unknown; valid methods: {', '.join(sorted(METHODS))}")
         valid = valid_hparams(m)
-        if valid is None:
-            continue
         for k in grid:
-            if k not in valid:
-                raise ConfigError(f"{source}: methods.{m}: unknown hyperparameter '{k}'; valid: {', '.join(sorted(valid))}")
+            if k in ("steps", "checkpoints"):
+                raise ConfigError(f"{where(('methods', m, k))}: methods.{m}: '{k}' is set by the sweep's top-level "
+                                  "'steps' list, not per method")
+            if valid is not None and k not in valid:
+                raise ConfigError(f"{where(('methods', m, k))}: methods.{m}: unknown hyperparameter '{k}'; "
+                                  f"valid: {', '.join(sorted(valid))}")
+        base = UnlearnConfig(steps=max(cfg.steps), batch_size=cfg.batch_size, optimizer=cfg.optimizer, seed=cfg.seed)
+        keys = sorted(grid)
+        for values in itertools.product(*(grid[k] for k in keys)):
+            hp = dict(zip(keys, values))
+            try:
+                resolve_config(METHODS[m], base, hp)
+            except (ConfigError, TypeError, ValueError) as e:
+                bad = next((k for k in keys if str(k) in str(e)), None)
+                path = ("methods", m) + ((bad,) if bad else ())
+                raise ConfigError(f"{where(path)}: methods.{m} {hp}: {e}") from None
     if cfg.attacks:
         try:
             from froc.attacks import ATTACKS
         except ImportError:
             return
-        for a in cfg.attacks:
+        for i, a in enumerate(cfg.attacks):
             if a not in ATTACKS:
-                raise ConfigError(f"{source}: attack '{a}' unknown; valid attacks: {', '.join(sorted(ATTACKS))}")
+                raise ConfigError(f"{where(('attacks', i))}: attack '{a}' unknown; valid attacks: {', '.join(sorted(ATTACKS))}")
 
 
 def valid_hparams(method: str) -> list[str] | None:
@@ -259,7 +344,7 @@ def expand_grid(cfg: SweepConfig) -> list[dict]:
     """Every configuration of the grid as ``{method, hparams, steps, train_key, config_id}``.
 
     Configurations that differ only in ``steps`` share ``train_key`` (one training run with
-    trajectory checkpoints). Ids are content hashes, so editing the sweep file keeps the ids of
+    trajectory checkpoints) unless their learning-rate schedule decays with the run's length. Ids are content hashes, so editing the sweep file keeps the ids of
     configurations that did not change.
     """
     base = {"model": cfg.model, "builtin": cfg.builtin.model_dump() if cfg.model == "builtin" else None,
@@ -272,8 +357,12 @@ def expand_grid(cfg: SweepConfig) -> list[dict]:
         for values in itertools.product(*(grid[k] for k in keys)):
             hp = dict(zip(keys, values))
             train_key = f"{method}-{_h({'m': method, 'hp': hp, **base})}"
+            shared = hp.get("schedule", "constant") == "constant"
             for s in cfg.steps:
-                out.append({"method": method, "hparams": hp, "steps": s, "train_key": train_key,
+                # A decaying schedule depends on the run's length: step s of a longer run is not a run of
+                # s steps, so each length gets its own training run (and its own key).
+                key = train_key if shared else f"{method}-{_h({'m': method, 'hp': hp, **base, 'steps': s})}"
+                out.append({"method": method, "hparams": hp, "steps": s, "train_key": key,
                             "config_id": f"{train_key}-s{s}"})
     return out
 

@@ -36,11 +36,21 @@ class Prepared:
     bench_dir: str | None = None
 
     def fingerprint(self) -> str:
-        """Hash of the probe set and its split: configurations are comparable only under the same one."""
+        """Hash of the models, the data the methods see, the probe set and its split: stored results are
+        reusable only under the same one."""
         h = hashlib.sha256()
         for p in self.probes:
-            h.update(f"{p.id}|{p.meta.get('split')}|{p.meta.get('side')}\n".encode())
+            h.update(json.dumps([p.id, p.meta.get("split"), p.meta.get("side"), p.meta.get("group")]
+                                + [getattr(p, k, None) for k in ("question", "answer", "perturbed_answers",
+                                                                 "paraphrased_answer", "form", "text")]).encode())
         h.update(json.dumps([self.model_path, self.oracle_path]).encode())
+        # what the methods see: an edited forget / retain / refusal file invalidates the stored runs
+        for name, items in (("forget", self.forget), ("retain", self.retain)):
+            h.update(name.encode())
+            for it in items:
+                h.update(json.dumps([getattr(it, "id", None), getattr(it, "question", None), getattr(it, "answer", None),
+                                     getattr(it, "text", None)]).encode())
+        h.update(json.dumps(self.refusals).encode())
         return h.hexdigest()[:16]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,19 @@ from froc.sweep.store import Store
 
 EXECUTORS = ("local", "ray")
 REFERENCES = {"original": "__original__", "oracle": "__oracle__"}
+EVENTS_ENV = "FROC_SWEEP_EVENTS"  # optional: a file that gets one JSON line per configuration committed to the store
+
+
+def _event(**fields) -> None:
+    """Append one line to ``$FROC_SWEEP_EVENTS`` (progress side channel for monitors and tests; the
+    DuckDB file itself can only be opened while no writer holds it)."""
+    path = os.environ.get(EVENTS_ENV)
+    if not path:
+        return
+    line = json.dumps({**fields, "pid": os.getpid(), "time": time.time()}, default=str)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+        f.flush()
 
 
 @dataclass
@@ -142,42 +156,64 @@ def _ray_group(group, pending, prep, cfg_dict):
     return out
 
 
-def _run_ray(todo, prep, cfg, write, progress, address=None):
+def _run_ray(todo, prep, cfg, write, progress, address=None, num_cpus=None):
+    """One Ray task per training run; workers return records and the driver alone writes the store.
+
+    Without ``address`` (and no Ray already initialised in this process) a local Ray instance is
+    started with ``num_cpus`` CPUs (default: all) and shut down again at the end.
+    """
     try:
         import ray
     except ImportError:
         raise ConfigError("the ray executor needs the 'ray' package: pip install 'froc[ray]'") from None
+    started = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    remote = ray.remote(_ray_group).options(**({"num_gpus": 1} if gpus else {"num_cpus": 1}))
-    prep_ref = ray.put(prep)
-    cfg_dict = cfg.model_dump()
-    refs = [remote.remote(g, p, prep_ref, cfg_dict) for g, p in todo]
-    with progress_bar(f"sweep on ray ({int(gpus)} GPUs)", len(refs)) as advance:
-        while refs:
-            ready, refs = ray.wait(refs, num_returns=1)
-            for rec in ray.get(ready[0]):  # the driver alone writes the store
-                write(rec)
-            advance(1)
+        kw = {"address": address} if address else {"num_cpus": num_cpus}
+        ray.init(**kw, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        remote = ray.remote(_ray_group).options(**({"num_gpus": 1} if gpus else {"num_cpus": 1}), max_retries=0)
+        prep_ref = ray.put(prep)
+        cfg_dict = cfg.model_dump()
+        refs = [remote.remote(g, p, prep_ref, cfg_dict) for g, p in todo]
+        where = f"{int(gpus)} GPUs" if gpus else f"{int(ray.cluster_resources().get('CPU', 0))} CPUs"
+        with progress_bar(f"sweep on ray ({where})", len(refs)) as advance:
+            while refs:
+                ready, refs = ray.wait(refs, num_returns=1)
+                for rec in ray.get(ready[0]):  # the driver alone writes the store
+                    write(rec)
+                advance(1)
+    finally:
+        if started:
+            ray.shutdown()
 
 
 # ----------------------------------------------------------------------------- the sweep
 
 
 def _check_fingerprint(store: Store, prep: Prepared, cfg: SweepConfig, out: Path) -> None:
-    fp = {"probes": prep.fingerprint(), "max_new_tokens": cfg.max_new_tokens}
+    """Stored scores are reusable only with the same models, data, probes, split and scoring settings."""
+    fp = {"probes": prep.fingerprint(), "max_new_tokens": cfg.max_new_tokens, "score_batch_size": cfg.score_batch_size}
     old = store.get_meta("fingerprint")
     if old is not None and json.loads(old) != fp:
-        raise ConfigError(f"{out} holds results computed on another model or probe set (model, data, probes_per_group, "
-                          "splits or seed changed); use a new --out folder")
+        changed = ", ".join(k for k in fp if json.loads(old).get(k) != fp[k])
+        raise ConfigError(f"{out} holds results computed with other inputs ({changed} differ: the model, data, "
+                          "probes_per_group, splits, seed, max_new_tokens or score_batch_size changed); "
+                          "use a new --out folder")
     store.set_meta("fingerprint", fp)
 
 
 def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor: str = "local",
               address: str | None = None, cache_dir: str | Path | None = None, progress: bool = True,
-              attacks: bool = True, report: bool = True) -> SweepResult:
-    """Run (or resume) a sweep and write ``summary.json``, ``froc.duckdb`` and ``report.html`` to ``out_dir``."""
+              attacks: bool = True, report: bool = True, num_cpus: int | None = None) -> SweepResult:
+    """Run (or resume) a sweep and write ``summary.json``, ``froc.duckdb`` and ``report.html`` to ``out_dir``.
+
+    ``executor="ray"`` runs the training runs as Ray tasks: on the cluster at ``address``, or on a
+    local Ray instance with ``num_cpus`` CPUs (default all) started for this call and shut down after.
+    Interrupting (Ctrl-C, kill -9) loses at most the configurations in progress; the same call again
+    continues where it stopped.
+    """
     from froc.models.loading import load_model
     from froc.sweep.certify import certify_sweep
 
@@ -199,54 +235,62 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
         store.set_meta("sweep", resolved_yaml(cfg))
         done = store.done_configs()
 
-        t = time.perf_counter()
-        refs: dict[str, pd.DataFrame] = {}
-        for name, path in (("original", prep.model_path), ("oracle", prep.oracle_path)):
-            if path is None:
-                continue
-            cid = REFERENCES[name]
-            if cid not in done:
-                m, tok = load_model(path, device=cfg.device)
-                ts = time.perf_counter()
-                df = score_model(m, tok, prep.probes, cfg, progress=progress)
-                store.write_config(config_id=cid, train_key=cid, method="reference", hparams={"path": path}, steps=0,
-                                   status="ok", diverged_at=None, train_seconds=0.0,
-                                   score_seconds=time.perf_counter() - ts, metrics={}, scores=df)
-            refs[name] = store.table(cid)
-        timings["score references"] = time.perf_counter() - t
+        def commit(**row) -> None:
+            store.write_config(**row)
+            _event(event="config", config_id=row["config_id"], status=row["status"])
 
-        grid = expand_grid(cfg)
-        groups: dict[str, list[dict]] = {}
-        for c in grid:
-            groups.setdefault(c["train_key"], []).append(c)
-        todo = []
-        for key, group in groups.items():
-            pending = [c["steps"] for c in group if c["config_id"] not in done]
-            if pending:
-                todo.append((group, sorted(pending)))
-        n_done = len(grid) - sum(len(p) for _, p in todo)
-        console.print(f"sweep: {len(grid)} configurations in {len(groups)} training runs; "
-                      f"{n_done} already complete, {len(todo)} runs to do")
+        try:
+            t = time.perf_counter()
+            refs: dict[str, pd.DataFrame] = {}
+            for name, path in (("original", prep.model_path), ("oracle", prep.oracle_path)):
+                if path is None:
+                    continue
+                cid = REFERENCES[name]
+                if cid not in done:
+                    m, tok = load_model(path, device=cfg.device)
+                    ts = time.perf_counter()
+                    df = score_model(m, tok, prep.probes, cfg, progress=progress)
+                    commit(config_id=cid, train_key=cid, method="reference", hparams={"path": path}, steps=0,
+                           status="ok", diverged_at=None, train_seconds=0.0, score_seconds=time.perf_counter() - ts,
+                           metrics={}, scores=df)
+                refs[name] = store.table(cid)
+            timings["score references"] = time.perf_counter() - t
 
-        ref_tables = {k: v for k, v in refs.items()}
+            grid = expand_grid(cfg)
+            groups: dict[str, list[dict]] = {}
+            for c in grid:
+                groups.setdefault(c["train_key"], []).append(c)
+            todo = []
+            for key, group in groups.items():
+                pending = [c["steps"] for c in group if c["config_id"] not in done]
+                if pending:
+                    todo.append((group, sorted(pending)))
+            n_done = len(grid) - sum(len(p) for _, p in todo)
+            console.print(f"sweep: {len(grid)} configurations in {len(groups)} training runs; "
+                          f"{n_done} already complete, {len(todo)} runs to do")
 
-        def write(rec: dict) -> None:
-            scores = rec.get("scores")
-            metrics = config_metrics(scores, ref_tables) if scores is not None else {}
-            if rec.get("error"):
-                metrics["error"] = rec["error"]
-            store.write_config(config_id=rec["config_id"], train_key=rec["train_key"], method=rec["method"],
-                               hparams=rec["hparams"], steps=rec["steps"], status=rec["status"],
-                               diverged_at=rec.get("diverged_at"), train_seconds=float(rec.get("train_seconds", 0.0)),
-                               score_seconds=float(rec.get("score_seconds", 0.0)), metrics=metrics, scores=scores)
+            def write(rec: dict) -> None:
+                scores = rec.get("scores")
+                metrics = config_metrics(scores, refs) if scores is not None else {}
+                if rec.get("error"):
+                    metrics["error"] = rec["error"]
+                commit(config_id=rec["config_id"], train_key=rec["train_key"], method=rec["method"],
+                       hparams=rec["hparams"], steps=rec["steps"], status=rec["status"],
+                       diverged_at=rec.get("diverged_at"), train_seconds=float(rec.get("train_seconds", 0.0)),
+                       score_seconds=float(rec.get("score_seconds", 0.0)), metrics=metrics, scores=scores)
 
-        t = time.perf_counter()
-        if todo:
-            if executor == "ray":
-                _run_ray(todo, prep, cfg, write, progress, address)
-            else:
-                _run_local(todo, prep, cfg, write, progress)
-        timings["sweep (unlearning + scoring)"] = time.perf_counter() - t
+            t = time.perf_counter()
+            if todo:
+                if executor == "ray":
+                    _run_ray(todo, prep, cfg, write, progress, address, num_cpus)
+                else:
+                    _run_local(todo, prep, cfg, write, progress)
+            timings["sweep (unlearning + scoring)"] = time.perf_counter() - t
+        except KeyboardInterrupt:
+            n = len(store.done_configs() - set(REFERENCES.values()))
+            console.print(f"[yellow]interrupted:[/] {n} configuration(s) are safely stored in {out / 'froc.duckdb'}; "
+                          "run the same command again to continue")
+            raise
 
         t = time.perf_counter()
         summary = certify_sweep(store, cfg, prep, groups)
@@ -260,17 +304,35 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
             summary = certify_sweep(store, cfg, prep, groups)
             timings["attacks"] = time.perf_counter() - t
 
-    timings["total"] = time.perf_counter() - t_all
-    summary["timings"] = {k: round(v, 2) for k, v in timings.items()}
-    summary["seconds"] = round(timings["total"], 2)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False, default=_json_default))
+    summary["timings"] = {k: round(v, 2) for k, v in timings.items()}  # stages only: the report adds the total
+    summary["seconds"] = round(time.perf_counter() - t_all, 2)
+    _write_summary(out, summary)
     report_path = None
     if report:
         t = time.perf_counter()
         report_path = render(out, summary)
         summary["timings"]["report"] = round(time.perf_counter() - t, 2)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=False, default=_json_default))
+        summary["seconds"] = round(time.perf_counter() - t_all, 2)
+        _write_summary(out, summary)
     return SweepResult(out_dir=out, summary=summary, report=report_path, timings=summary["timings"])
+
+
+def _write_summary(out: Path, summary: dict) -> None:
+    """Write ``summary.json`` atomically (a crash never leaves a half-written file)."""
+    tmp = out / f".summary.json.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(_finite(summary), indent=2, sort_keys=False, default=_json_default, allow_nan=False))
+    os.replace(tmp, out / "summary.json")
+
+
+def _finite(o):
+    """NaN / inf -> None everywhere (``summary.json`` is strict JSON)."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    return o
 
 
 def _json_default(o):
@@ -278,6 +340,8 @@ def _json_default(o):
 
     if isinstance(o, (np.floating,)):
         return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.ndarray):
+        return _finite(o.tolist())
     if isinstance(o, (np.integer,)):
         return int(o)
     if isinstance(o, (np.bool_,)):
@@ -297,6 +361,15 @@ def rerender(out_dir: str | Path) -> Path:
     """``froc report DIR``: re-render the report from the stored summary and store (no recomputation)."""
     out = Path(out_dir)
     s = out / "summary.json"
+    if not out.is_dir():
+        raise ConfigError(f"{out} is not a folder; give the --out folder of a `froc run`")
     if not s.is_file():
-        raise ConfigError(f"{out} has no summary.json; run `froc run` first")
-    return render(out, json.loads(s.read_text()))
+        raise ConfigError(f"{out} has no summary.json (not a sweep output folder, or its run stopped before "
+                          f"certification); run `froc run SWEEP.yaml --out {out}` to complete it")
+    try:
+        summary = json.loads(s.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{s}: not a valid summary ({e}); run `froc run` again to rewrite it") from None
+    if not isinstance(summary, dict):
+        raise ConfigError(f"{s}: not a valid summary (expected a JSON object)")
+    return render(out, summary)

@@ -79,8 +79,13 @@ def _frame(df: pd.DataFrame, config_id: str, attack: str | None = None) -> pd.Da
 class Store:
     """A sweep's DuckDB file. One writer (the driver process)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = Path(path)
+        if read_only:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no sweep store at {self.path}")
+            self.con = duckdb.connect(str(self.path), read_only=True)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(self.path))
         self.con.execute(_SCHEMA)
@@ -100,7 +105,10 @@ class Store:
         try:
             yield self.con
         except BaseException:
-            self.con.execute("ROLLBACK")
+            try:
+                self.con.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - already rolled back by DuckDB; keep the original error
+                pass
             raise
         self.con.execute("COMMIT")
 
