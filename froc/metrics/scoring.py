@@ -65,6 +65,40 @@ class Plan:
     kinds: list[str]  # (N) "qa" | "text"
 
 
+class _PretokenizedTokenizer:
+    """A tokenizer view whose ``tokenizer(text, add_special_tokens=False)`` answers from one batched call.
+
+    ``encode_qa`` tokenizes the prompt once per answer (gold, paraphrase, each perturbed answer);
+    tokenizing every distinct text once, in one batch, gives the same ids much faster.
+    """
+
+    def __init__(self, tokenizer, texts: Sequence[str]):
+        self._tok = tokenizer
+        uniq = list(dict.fromkeys(t for t in texts if t))
+        ids = tokenizer(uniq, add_special_tokens=False)["input_ids"] if uniq else []
+        self._ids = {t: list(i) for t, i in zip(uniq, ids)}
+
+    def __call__(self, text, add_special_tokens: bool = True, **kw):
+        if isinstance(text, str) and not add_special_tokens and not kw and text in self._ids:
+            return {"input_ids": self._ids[text]}
+        return self._tok(text, add_special_tokens=add_special_tokens, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._tok, name)
+
+
+def _texts(probes: Sequence[Any], fmt: PromptFormat) -> list[str]:
+    out = []
+    for item in probes:
+        if _is_qa(item):
+            out.append(fmt.prompt(item.question))
+            answers = [item.answer, getattr(item, "paraphrased_answer", None), *(getattr(item, "perturbed_answers", None) or [])]
+            out.extend(fmt.answer_prefix + a for a in answers if a)
+        elif isinstance(getattr(item, "text", None), str):
+            out.append(item.text)
+    return out
+
+
 def _is_qa(item: Any) -> bool:
     return hasattr(item, "question") and hasattr(item, "answer")
 
@@ -72,6 +106,7 @@ def _is_qa(item: Any) -> bool:
 def plan_probes(tokenizer, probes: Sequence[Any], fmt: PromptFormat = DEFAULT_FORMAT, *, max_new_tokens: int = 16,
                 text_prompt_tokens: int = 32, max_length: int | None = None) -> Plan:
     """Encode every probe once: scored sequences, generation prompts and references."""
+    tokenizer = _PretokenizedTokenizer(tokenizer, _texts(probes, fmt))
     plan = Plan([], [], [], [], [], [], [], [])
     prompt_cap = None if max_length is None else max(1, max_length - max_new_tokens)
 
@@ -164,6 +199,17 @@ def _layers(model, hidden_layers: Sequence[int] | None) -> list[int]:
     return sorted(set(out))
 
 
+def _accepts_logits_to_keep(model) -> bool:
+    """Whether the (base) model's forward takes ``logits_to_keep`` (transformers causal LMs do)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def forward_scores(model, plan: Plan, *, pad_id: int, batch_size: int, device, layers: Sequence[int] = (),
                    hidden_pool: str = "answer", advance: Callable[[int], None] = lambda n=1: None) -> SequenceScores:
     """All sequences of ``plan`` in length-bucketed, right-padded batches (one forward pass each)."""
@@ -174,16 +220,23 @@ def forward_scores(model, plan: Plan, *, pad_id: int, batch_size: int, device, l
     hits: list[np.ndarray] = [np.empty(0, dtype=bool)] * S
     row_of_gold = {s: i for i, s in enumerate(plan.gold)}
     hidden: dict[int, np.ndarray] = {}
+    keep = _accepts_logits_to_keep(model)
     for idx in length_buckets([len(e.ids) for e in plan.seqs], batch_size):
         batch = to_device(collate([plan.seqs[k] for k in idx], pad_id, padding_side="right"), device)
+        T = batch["input_ids"].shape[1]
+        # logits only from the last prompt token on: positions before k0 predict prompt tokens (never scored)
+        k0 = max(0, min(plan.seqs[k].n_prompt for k in idx) - 1) if keep else 0
+        extra = {"logits_to_keep": T - k0} if k0 > 0 else {}
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    output_hidden_states=bool(layers), use_cache=False)
-        logp, mask = logprobs_from_logits(out.logits, batch["labels"])  # (B, T-1) each
+                    output_hidden_states=bool(layers), use_cache=False, **extra)
+        logits = out.logits  # (B, T-k0, V): logits[:, j] is position k0 + j
+        labels = batch["labels"][:, T - logits.shape[1]:]  # aligned with logits (labels before k0 are all -100)
+        logp, mask = logprobs_from_logits(logits, labels)  # (B, T-k0-1) each
         sums[idx] = logp.double().sum(-1).cpu().numpy()  # float64 sum: no float32 accumulation error
         ns[idx] = mask.sum(-1).cpu().numpy()
         m = mask.bool()
         lp = logp[m]  # (n,) every answer token of the batch, row-major
-        z, hit = token_stats(out.logits[:, :-1][m], batch["labels"][:, 1:][m], lp)  # (n,) each
+        z, hit = token_stats(logits[:, :-1][m], labels[:, 1:][m], lp)  # (n,) each
         counts = m.sum(-1).tolist()
         for k, lp_r, z_r, h_r in zip(idx, lp.split(counts), z.split(counts), hit.split(counts)):
             tok_lp[k], tok_z[k], hits[k] = lp_r.double().cpu().numpy(), z_r.double().cpu().numpy(), h_r.cpu().numpy()

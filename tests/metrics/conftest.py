@@ -1,43 +1,14 @@
-"""Shared fixtures of the metric tests: tiny models (random, peaked, briefly trained) and probe builders."""
+"""Fixtures of the metric tests: tiny models (random, peaked, briefly trained)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from froc.data.schema import QAItem, TextItem
 from froc.models.encoding import collate, encode_qa
 from froc.models.logprobs import sequence_logprobs
 from froc.models.tiny import tiny_model_and_tokenizer
-
-FACTS = [  # subject, question, answer, perturbed answers, group
-    ("Alda Voss", "Where was Alda Voss born?", "Marrow Bay", ["Glass Orchard", "Silver Quill"], "forget"),
-    ("Brin Tallo", "What is the occupation of Brin Tallo?", "cartographer", ["baker", "pilot", "the quick fox"], "forget"),
-    ("Cass Orun", "Which award did Cass Orun win?", "the Silver Quill", ["the Glass Orchard"], "retain"),
-    ("Dara Voss", "Where was Dara Voss born?", "Glass Orchard", ["Marrow Bay", "Silver Quill"], "neighbour"),
-    ("world", "What is two plus two?", "four", ["five", "six"], "world"),
-]
-
-
-def qa(id, question, answer, *, para=None, perts=(), form="qa", group="forget", subject="s", **meta) -> QAItem:
-    return QAItem(id=id, subject=subject, question=question, answer=answer, paraphrased_answer=para,
-                  perturbed_answers=list(perts), form=form, meta={"group": group, **meta})
-
-
-def fact_probes() -> list[QAItem]:
-    """Two forms (qa, cloze) of each fact; forget facts also get a paraphrased answer."""
-    out = []
-    for i, (subject, q, a, perts, group) in enumerate(FACTS):
-        for form, question in (("qa", q), ("cloze", "Tell me: " + q)):
-            para = f"it is {a}" if group == "forget" else None
-            out.append(qa(f"f{i}/{form}", question, a, para=para, perts=perts, form=form, group=group,
-                          subject=subject, fact_type="t"))
-    return out
-
-
-def text_probe(id="t0", group="forget") -> TextItem:
-    return TextItem(id=id, subject="fox", text="the quick brown fox jumps over the lazy dog 0123456789",
-                    meta={"group": group})
+from metrics_helpers import fact_probes
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import fact_probes, text_probe
+from metrics_helpers import fact_probes, text_probe
 from froc.cli import app
 from froc.data.loaders import save_items
 from froc.errors import ConfigError

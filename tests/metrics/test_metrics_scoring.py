@@ -9,7 +9,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from conftest import fact_probes, qa, text_probe
+from metrics_helpers import fact_probes, qa, text_probe
 from froc.errors import ConfigError
 from froc.metrics.naive import score_probes_naive
 from froc.metrics.scoring import COLUMNS, ScoreResult, greedy_generate, score_probes, token_stats
