@@ -120,7 +120,8 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
         out: folder for ``per_sample.parquet`` (all models' rows) and ``summary.json``.
         split: forget split when ``probes`` is a benchmark folder.
         metrics: names from :data:`froc.metrics.registry.METRICS` (default: all applicable).
-        hidden_layers: layers pooled for CKA; ``"auto"`` = up to four when a comparison model is scored.
+        hidden_layers: layers pooled for CKA; ``"auto"``: those of a precomputed comparison ``ScoreResult``,
+            else up to four evenly spaced ones when a comparison model is scored, else none.
         nonmember_group: ``meta.group`` of membership non-members (else perturbed answers stand in).
         dtype, device: for models loaded from paths.
         seed, data_manifest: recorded in the provenance.
@@ -137,8 +138,10 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
         raise ConfigError("no probes to evaluate")
     target_model, target_tok, target_path = _as_model(model, tokenizer, dtype=dtype, device=device)
     others = {name: spec for name, spec in (("oracle", oracle), ("original", original)) if spec is not None}
-    if hidden_layers == "auto":
-        layers = _auto_layers(target_model) if any(not isinstance(s, ScoreResult) for s in others.values()) else None
+    if hidden_layers == "auto":  # the layers of precomputed scores, else a few when a comparison model is scored
+        given = sorted({k for s in others.values() if isinstance(s, ScoreResult) for k in s.hidden})
+        scored = any(not isinstance(s, ScoreResult) for s in others.values())
+        layers = given or (_auto_layers(target_model) if scored else None)
     elif isinstance(hidden_layers, str):
         raise ConfigError(f"hidden_layers must be 'auto', None or a list of ints, got {hidden_layers!r}")
     else:

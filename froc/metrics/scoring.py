@@ -237,17 +237,18 @@ def forward_scores(model, plan: Plan, *, pad_id: int, batch_size: int, device, l
         m = mask.bool()
         lp = logp[m]  # (n,) every answer token of the batch, row-major
         z, hit = token_stats(logits[:, :-1][m], labels[:, 1:][m], lp)  # (n,) each
-        counts = m.sum(-1).tolist()
-        for k, lp_r, z_r, h_r in zip(idx, lp.split(counts), z.split(counts), hit.split(counts)):
-            tok_lp[k], tok_z[k], hits[k] = lp_r.double().cpu().numpy(), z_r.double().cpu().numpy(), h_r.cpu().numpy()
+        cuts = np.cumsum(m.sum(-1).cpu().numpy())[:-1]  # one device->host copy per batch, split on the host
+        for k, lp_r, z_r, h_r in zip(idx, np.split(lp.double().cpu().numpy(), cuts),
+                                     np.split(z.cpu().numpy(), cuts), np.split(hit.cpu().numpy(), cuts)):
+            tok_lp[k], tok_z[k], hits[k] = lp_r, z_r, h_r
         g = [r for r, k in enumerate(idx) if k in row_of_gold]
         if layers and g:
             gi = torch.tensor(g, device=logp.device)
-            labels = batch["labels"][gi]  # (G, T)
+            glabels = batch["labels"][gi]  # (G, T)
             if hidden_pool == "answer":
-                pool = labels != IGNORE
+                pool = glabels != IGNORE
             else:
-                pool = (batch["attention_mask"][gi] == 1) & (labels == IGNORE)
+                pool = (batch["attention_mask"][gi] == 1) & (glabels == IGNORE)
             w = pool.float()[..., None]  # (G, T, 1)
             for layer in layers:
                 hs = out.hidden_states[layer][gi].float()  # (G, T, H)
