@@ -188,12 +188,13 @@ def certify_sweep(store, cfg: SweepConfig, prep=None, groups=None) -> dict:
 
     forms = sorted(set(lb.form[lb.side == "forget"]))
     groups_ = sorted(set(lb.group))
+    results = ctrl.results() if ctrl is not None else []
     for i, c in enumerate(grid):
         row = crow.loc[c["config_id"]]
         rec = {"config_id": c["config_id"], "method": c["method"], "hparams": c["hparams"], "steps": c["steps"],
                "status": row["status"], "diverged_at": None if pd.isna(row["diverged_at"]) else int(row["diverged_at"]),
                "train_seconds": float(row["train_seconds"]), "score_seconds": float(row["score_seconds"])}
-        r = ctrl.results()[i]
+        r = results[i]
         rec.update({"cur": r["cur"], "utility_ucb": r["utility_ucb"], "risk_forget_cal": _mean(F_cal[i]),
                     "risk_utility_cal": None if U_cal is None else _mean(U_cal[i]),
                     "risk_forget_test": _mean(F_test[i]), "risk_utility_test": None if U_test is None else _mean(U_test[i]),
@@ -319,7 +320,7 @@ def _budget_block(cfg: SweepConfig, lb: LossBuilder, prep, store) -> dict:
     n = lambda side, split: int(lb.mask(side, split).sum())  # noqa: E731
     return {
         "froc_version": __version__,
-        "created": pd.Timestamp.utcnow().isoformat(timespec="seconds"),
+        "created": pd.Timestamp.now("UTC").isoformat(timespec="seconds"),
         "question": question,
         "budget": {"alpha_forget": b.alpha_forget, "alpha_utility": b.alpha_utility, "delta": b.delta,
                    "pvalue": cfg.pvalue, "fwer": cfg.fwer, "forget_loss": cfg.losses.forget,

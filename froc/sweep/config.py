@@ -81,9 +81,9 @@ class LossSpec(_Strict):
 class Splits(_Strict):
     """Fractions of probes (per side: forget, utility) for tune / calibration / test; split by subject or probe."""
 
-    tune: float = 0.2
-    cal: float = 0.4
-    test: float = 0.4
+    tune: float = Field(0.2, ge=0)
+    cal: float = Field(0.4, gt=0)
+    test: float = Field(0.4, ge=0)
     by: Literal["probe", "subject"] = "probe"
 
     @model_validator(mode="after")
@@ -162,6 +162,21 @@ _Loader.add_implicit_resolver(
                     |[-+]?\.(?:inf|Inf|INF)
                     |\.(?:nan|NaN|NAN))$""", re.X),
     list("-+0123456789."))
+
+
+def _no_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict = {}
+    for k, _ in node.value:
+        key = loader.construct_object(k, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first at line {seen[key]}; the first one would be ignored)",
+                k.start_mark)
+        seen[key] = k.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:
