@@ -16,7 +16,7 @@ from froc.progress import console, progress_bar
 def run_attack_stage(store, cfg, prep, groups: dict, summary: dict, *, progress: bool = True) -> None:
     from froc.attacks import run_attack
     from froc.models.loading import load_model
-    from froc.sweep.runner import load_unlearned
+    from froc.sweep.runner import load_unlearned, torch_threads
 
     cert = [c for c in summary["configs"] if c["certified"]]
     cert.sort(key=lambda c: (c["config_id"] != summary.get("recommended"), c.get("risk_utility_cal") or 0.0))
@@ -40,10 +40,12 @@ def run_attack_stage(store, cfg, prep, groups: dict, summary: dict, *, progress:
             for name in names:
                 t = time.perf_counter()
                 try:
-                    res = run_attack(name, model, tok, probes, original=original, forget=prep.forget, retain=prep.retain,
-                                     refusals=prep.refusals, seed=cfg.seed,
-                                     score_kwargs={"batch_size": cfg.score_batch_size, "max_new_tokens": cfg.max_new_tokens},
-                                     **cfg.attack_params.get(name, {}))
+                    with torch_threads(cfg.threads):
+                        res = run_attack(name, model, tok, probes, original=original, forget=prep.forget,
+                                         retain=prep.retain, refusals=prep.refusals, seed=cfg.seed,
+                                         score_kwargs={"batch_size": cfg.score_batch_size,
+                                                       "max_new_tokens": cfg.max_new_tokens},
+                                         **cfg.attack_params.get(name, {}))
                     status, details, scores = "ok", res.details, res.scores
                 except Exception as e:  # noqa: BLE001 - a failing attack is recorded, the sweep goes on
                     status, details, scores = "failed", {"error": f"{type(e).__name__}: {e}"}, None

@@ -116,6 +116,12 @@ class SweepConfig(_Strict):
         default_factory=lambda: {"forget": None, "neighbour": 400, "retain": 400, "world": 100})
     attack_top: int = 3  # attack at most this many certified configurations (best first)
     score_batch_size: int = 64
+    # CPU threads (torch intra-op) of each training run and scoring pass. CPU results depend on it
+    # (the order of floating-point reductions in backward passes), so it is fixed rather than "all
+    # cores": the local and the ray executor, a resumed run and the attack stage's rebuild of a
+    # configuration then compute bit-identical models. None = torch's default (not reproducible across
+    # machines). Ray runs one training run per ``threads`` CPUs.
+    threads: int | None = Field(1, ge=1)
     max_new_tokens: int = 12
     attacks: list[str] = Field(default_factory=list)
     attack_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -365,6 +371,8 @@ def expand_grid(cfg: SweepConfig) -> list[dict]:
     base = {"model": cfg.model, "builtin": cfg.builtin.model_dump() if cfg.model == "builtin" else None,
             "data": cfg.data.model_dump() if cfg.data else None, "batch_size": cfg.batch_size,
             "optimizer": cfg.optimizer, "lora": cfg.lora, "seed": cfg.seed}
+    if cfg.threads != 1:  # part of what determines the weights on CPU (kept out of the hash at its default)
+        base["threads"] = cfg.threads
     out = []
     for method in cfg.methods:
         grid = cfg.methods[method]

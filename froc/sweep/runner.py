@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -51,6 +52,23 @@ class SweepResult:
 
 
 # ----------------------------------------------------------------------------- scoring
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run with ``n`` torch intra-op threads (CPU results depend on it; see ``SweepConfig.threads``)."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    prev = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
 
 
 def score_model(model, tokenizer, probes: list, cfg: SweepConfig, *, progress: bool = False) -> pd.DataFrame:
@@ -93,8 +111,9 @@ def load_unlearned(group: list[dict], step: int, prep: Prepared, cfg: SweepConfi
     from froc.models.loading import load_model
 
     model, tok = load_model(prep.model_path, device=cfg.device)
-    res = unlearn(model, tok, prep.forget, prep.retain, method=group[0]["method"], refusals=prep.refusals,
-                  config=_unlearn_config(cfg, step, []), progress=progress, **group[0]["hparams"])
+    with torch_threads(cfg.threads):
+        res = unlearn(model, tok, prep.forget, prep.retain, method=group[0]["method"], refusals=prep.refusals,
+                      config=_unlearn_config(cfg, step, []), progress=progress, **group[0]["hparams"])
     return res.model, tok, res
 
 
@@ -123,9 +142,10 @@ def run_group(group: list[dict], pending: list[int], prep: Prepared, cfg: SweepC
         return True
 
     try:
-        res = unlearn(model, tok, prep.forget, prep.retain, method=group[0]["method"], refusals=prep.refusals,
-                      config=_unlearn_config(cfg, max(pending), sorted(pending)), on_checkpoint=on_checkpoint,
-                      progress=progress, **group[0]["hparams"])
+        with torch_threads(cfg.threads):
+            res = unlearn(model, tok, prep.forget, prep.retain, method=group[0]["method"], refusals=prep.refusals,
+                          config=_unlearn_config(cfg, max(pending), sorted(pending)), on_checkpoint=on_checkpoint,
+                          progress=progress, **group[0]["hparams"])
         status, at, err = res.status, res.diverged_at, None
     except ConfigError:
         raise
@@ -148,9 +168,6 @@ def _run_local(todo, prep, cfg, write, progress):
 
 
 def _ray_group(group, pending, prep, cfg_dict):
-    import torch
-
-    torch.set_num_threads(1)
     out: list[dict] = []
     run_group(group, pending, prep, SweepConfig.model_validate(cfg_dict), out.append, progress=False)
     return out
@@ -173,7 +190,8 @@ def _run_ray(todo, prep, cfg, write, progress, address=None, num_cpus=None):
         started = True
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
-        remote = ray.remote(_ray_group).options(**({"num_gpus": 1} if gpus else {"num_cpus": 1}), max_retries=0)
+        remote = ray.remote(_ray_group).options(**({"num_gpus": 1} if gpus else {"num_cpus": cfg.threads or 1}),
+                                                max_retries=0)
         prep_ref = ray.put(prep)
         cfg_dict = cfg.model_dump()
         refs = [remote.remote(g, p, prep_ref, cfg_dict) for g, p in todo]
@@ -249,7 +267,8 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
                 if cid not in done:
                     m, tok = load_model(path, device=cfg.device)
                     ts = time.perf_counter()
-                    df = score_model(m, tok, prep.probes, cfg, progress=progress)
+                    with torch_threads(cfg.threads):
+                        df = score_model(m, tok, prep.probes, cfg, progress=progress)
                     commit(config_id=cid, train_key=cid, method="reference", hparams={"path": path}, steps=0,
                            status="ok", diverged_at=None, train_seconds=0.0, score_seconds=time.perf_counter() - ts,
                            metrics={}, scores=df)

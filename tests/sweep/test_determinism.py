@@ -1,0 +1,59 @@
+"""Trajectory sharing must not change results: the scores of (method, hparams, steps=s) are the same
+whether s was a checkpoint of a longer run, the only checkpoint, or a run of exactly s steps."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from froc.sweep.config import expand_grid
+from froc.sweep.runner import load_unlearned, run_group, score_model
+
+
+def _run(group, pending, prep, cfg) -> dict[int, dict]:
+    out: list[dict] = []
+    run_group(group, pending, prep, cfg, out.append, progress=False)
+    return {r["steps"]: r for r in out}
+
+
+def _assert_same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True)
+
+
+def test_checkpoints_do_not_change_scores(tiny_prep):
+    cfg, prep = tiny_prep
+    groups: dict[str, list] = {}
+    for c in expand_grid(cfg):
+        groups.setdefault(c["train_key"], []).append(c)
+    group = next(g for g in groups.values() if g[0]["method"] == "npo")  # npo: reference log-probs + retain term
+    both = _run(group, [1, 2], prep, cfg)
+    last = _run(group, [2], prep, cfg)
+    assert {s: r["status"] for s, r in both.items()} == {1: "ok", 2: "ok"}
+    assert set(last) == {2}
+    _assert_same_scores(both[2]["scores"], last[2]["scores"])
+    # and both equal a plain run of exactly 2 steps (how the attack stage rebuilds a configuration)
+    model, tok, _ = load_unlearned(group, 2, prep, cfg)
+    _assert_same_scores(both[2]["scores"], score_model(model, tok, prep.probes, cfg))
+    # a run of 1 step is the trajectory's first checkpoint
+    model, tok, _ = load_unlearned(group, 1, prep, cfg)
+    _assert_same_scores(both[1]["scores"], score_model(model, tok, prep.probes, cfg))
+    # the two checkpoints differ (the test would be vacuous otherwise)
+    assert not both[1]["scores"]["gold_logp_mean"].equals(both[2]["scores"]["gold_logp_mean"])
+
+
+def test_results_do_not_depend_on_the_callers_thread_count(tiny_prep):
+    """CPU training results depend on torch's thread count; the runner pins it (``threads``, default 1),
+    so a ray worker, a resumed run on another machine and the local executor compute the same weights."""
+    import torch
+
+    cfg, prep = tiny_prep
+    group = [c for c in expand_grid(cfg) if c["method"] == "graddiff"]
+    prev = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        a = _run(group, [1], prep, cfg)
+        torch.set_num_threads(1)
+        b = _run(group, [1], prep, cfg)
+    finally:
+        torch.set_num_threads(prev)
+    _assert_same_scores(a[1]["scores"], b[1]["scores"])
+    assert torch.get_num_threads() == prev

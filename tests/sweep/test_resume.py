@@ -1,0 +1,207 @@
+"""Resume: kill `froc run` (kill -9, Ctrl-C), run the same command again, get the uninterrupted results.
+
+"Killing `froc run` at any moment and running the same command again continues where it stopped,
+recomputes nothing that was complete, loses nothing, and gives results identical to an
+uninterrupted run. Changing the sweep file and re-running reuses the configurations that did not change."
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import TINY_SWEEP, write_sweep
+
+from froc.errors import ConfigError
+from froc.sweep.config import expand_grid, load_sweep
+from froc.sweep.runner import EVENTS_ENV, run_sweep
+from froc.sweep.store import Store
+
+VOLATILE_SUMMARY = ("created", "timings", "seconds")
+VOLATILE_CONFIG = ("train_seconds", "score_seconds")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def read_events(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:  # a line being written
+            pass
+    return out
+
+
+def grid_events(path: Path, pid: int | None = None) -> list[str]:
+    return [e["config_id"] for e in read_events(path)
+            if not e["config_id"].startswith("__") and (pid is None or e["pid"] == pid)]
+
+
+def start_run(sweep: Path, out: Path, cache: Path, events: Path) -> subprocess.Popen:
+    env = {**os.environ, "FROC_NO_PROGRESS": "1", EVENTS_ENV: str(events), "COLUMNS": "200"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "froc.cli", "run", str(sweep), "--out", str(out), "--cache", str(cache), "--no-attacks"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # Ctrl-C must raise KeyboardInterrupt even when the test runs in a shell that ignores SIGINT
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def wait_for(proc: subprocess.Popen, cond, timeout: float = 600) -> bool:
+    """Poll until ``cond()`` holds (True) or the process exits (False)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if cond():
+            return True
+        if proc.poll() is not None:
+            return cond()
+        time.sleep(0.05)
+    proc.kill()
+    raise TimeoutError("froc run did not get there in time")
+
+
+def store_state(out: Path) -> tuple[dict[str, object], dict[str, int]]:
+    """(completed_at per stored configuration, score rows per configuration); asserts consistency."""
+    with Store(out / "froc.duckdb") as st:
+        cfg = st.con.execute("SELECT config_id, completed_at FROM configs WHERE status <> 'failed'").fetchall()
+        counts = dict(st.con.execute("SELECT config_id, count(*) FROM scores GROUP BY config_id").fetchall())
+    done = dict(cfg)
+    assert set(counts) <= set(done), "scores without their configuration row"
+    assert all(c in counts for c in done), "a completed configuration without scores"
+    assert len(set(counts.values())) <= 1, f"a configuration with missing score rows: {counts}"
+    return done, counts
+
+
+def results(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    with Store(out / "froc.duckdb", read_only=True) as st:
+        configs = st.configs().drop(columns=["completed_at", *VOLATILE_CONFIG])
+        scores = st.scores().sort_values(["config_id", "probe_id"]).reset_index(drop=True)
+    summary = json.loads((out / "summary.json").read_text())
+    for k in VOLATILE_SUMMARY:
+        summary.pop(k, None)
+    for c in summary["configs"]:
+        for k in VOLATILE_CONFIG:
+            c.pop(k, None)
+    return configs.sort_values("config_id").reset_index(drop=True), scores, summary
+
+
+def assert_same_results(a: Path, b: Path) -> None:
+    ca, sa, ja = results(a)
+    cb, sb, jb = results(b)
+    pd.testing.assert_frame_equal(sa, sb, check_exact=True)  # every per-sample score of every configuration
+    pd.testing.assert_frame_equal(ca, cb, check_exact=True)  # status, metrics, ...
+    assert ja == jb  # CUR, risks, p-values, certified set, recommendation, validity
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+def test_uninterrupted_run_outputs(uninterrupted):
+    from froc.report.data import load_summary
+
+    out = uninterrupted
+    summary = json.loads((out / "summary.json").read_text())
+    grid = expand_grid(load_sweep(out.parent / "sweep.yaml"))
+    assert [c["config_id"] for c in summary["configs"]] == [c["config_id"] for c in grid]
+    assert {c["status"] for c in summary["configs"]} == {"ok"}
+    assert all(c["cur"] is not None for c in summary["configs"])
+    assert set(summary["timings"]) >= {"prepare (benchmark + models)", "score references",
+                                       "sweep (unlearning + scoring)", "certify", "report"}
+    assert "total" not in summary["timings"] and summary["seconds"] >= max(summary["timings"].values())
+    d = load_summary(summary)
+    assert len(d.configs) == 4 and d.methods == ["graddiff", "npo"] and set(d.reference) == {"original", "oracle"}
+    assert d.data_sizes["n_forget_cal"] > 0 and d.budget.delta == 0.2
+    assert (out / "report.html").is_file() and (out / "sweep.resolved.yaml").is_file()
+    state, counts = store_state(out)
+    assert set(state) == {c["config_id"] for c in grid} | {"__original__", "__oracle__"}
+
+
+def test_kill9_and_ctrl_c_then_resume_equals_uninterrupted(uninterrupted, tiny_cache, tmp_path):
+    sweep, out, events = write_sweep(tmp_path), tmp_path / "out", tmp_path / "events.jsonl"
+    all_ids = {c["config_id"] for c in expand_grid(load_sweep(sweep))}
+
+    # 1. kill -9 right after the first configuration is committed
+    p1 = start_run(sweep, out, tiny_cache, events)
+    assert wait_for(p1, lambda: grid_events(events)), p1.communicate()[0]
+    p1.kill()
+    p1.wait(timeout=60)
+    done1, _ = store_state(out)
+    assert set(grid_events(events)) <= set(done1) and set(done1) & all_ids
+
+    # 2. the same command again; Ctrl-C right after it committed its first configuration
+    p2 = start_run(sweep, out, tiny_cache, events)
+    assert wait_for(p2, lambda: grid_events(events, p2.pid))
+    p2.send_signal(signal.SIGINT)
+    log2 = p2.communicate(timeout=120)[0]
+    done2, _ = store_state(out)
+    assert not set(grid_events(events, p2.pid)) & set(done1), "recomputed a configuration that was complete"
+    assert {k: done2[k] for k in done1} == done1, "a completed configuration was rewritten"
+    assert p2.returncode != 0 and set(done2) & all_ids < all_ids, "Ctrl-C came too late to test anything"
+    assert "interrupted" in log2 and "run the same command again" in log2, log2
+    assert "Traceback" not in log2, log2
+
+    # 3. the same command again, to the end
+    p3 = start_run(sweep, out, tiny_cache, events)
+    log3 = p3.communicate(timeout=900)[0]
+    assert p3.returncode == 0, log3
+    done3, _ = store_state(out)
+    assert set(grid_events(events, p3.pid)) == all_ids - set(done2)
+    assert {k: done3[k] for k in done2} == done2
+    assert set(done3) == all_ids | {"__original__", "__oracle__"}
+    # the command says where the report is and how long each stage took
+    assert f"report: {out / 'report.html'}" in log3.replace("\n", "")
+    assert "time per stage" in log3 and "certify" in log3
+
+    # identical to the uninterrupted run
+    assert_same_results(uninterrupted, out)
+
+
+def test_changed_sweep_reuses_unchanged_configs(uninterrupted, tiny_cache, tmp_path, monkeypatch):
+    """Add a method, and mark one configuration failed and one diverged: only the new ones and the
+    failed one run; the failed one comes back with the same scores."""
+    out = tmp_path / "out"
+    shutil.copytree(uninterrupted, out)
+    grid = expand_grid(load_sweep(uninterrupted.parent / "sweep.yaml"))
+    failed, diverged = grid[1]["config_id"], grid[2]["config_id"]
+    with Store(out / "froc.duckdb") as st:
+        st.con.execute("UPDATE configs SET status = 'failed' WHERE config_id = ?", [failed])
+        st.con.execute("DELETE FROM scores WHERE config_id = ?", [failed])
+        st.con.execute("UPDATE configs SET status = 'diverged' WHERE config_id = ?", [diverged])
+    before, _ = store_state(out)
+
+    text = TINY_SWEEP.replace("methods:\n", "methods:\n  ga: {lr: [1.0e-3]}\n")
+    sweep = write_sweep(tmp_path, text)
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(EVENTS_ENV, str(events))
+    run_sweep(sweep, out, cache_dir=tiny_cache, progress=False, attacks=False, report=False)
+
+    new_ids = {c["config_id"] for c in expand_grid(load_sweep(sweep)) if c["method"] == "ga"}
+    assert len(new_ids) == 2
+    ran = grid_events(events)
+    assert sorted(ran) == sorted(new_ids | {failed})
+    after, counts = store_state(out)
+    assert {k: after[k] for k in before if k != failed} == {k: v for k, v in before.items() if k != failed}
+    with Store(out / "froc.duckdb", read_only=True) as st, Store(uninterrupted / "froc.duckdb", read_only=True) as ref:
+        pd.testing.assert_frame_equal(st.scores([failed]), ref.scores([failed]), check_exact=True)
+        assert st.configs().set_index("config_id").loc[diverged, "status"] == "diverged"
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["configs"]) == 6 and "ga" in summary["grid"]["methods"]
+
+
+def test_changed_probes_refuse_the_folder(uninterrupted, tiny_cache, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(uninterrupted, out)
+    sweep = write_sweep(tmp_path, TINY_SWEEP.replace("world: 4", "world: 3"))
+    with pytest.raises(ConfigError, match="new --out folder"):
+        run_sweep(sweep, out, cache_dir=tiny_cache, progress=False, attacks=False, report=False)
