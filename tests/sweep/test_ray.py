@@ -32,12 +32,3 @@ def test_ray_matches_local(uninterrupted, tiny_cache, tmp_path, monkeypatch):
     assert len(ev) == 2 + 4 and {e["pid"] for e in ev} == {os.getpid()}  # every commit by the driver
     assert_same_results(uninterrupted, tmp_path / "ray")
 
-
-def test_ray_executor_requires_ray_or_reports(monkeypatch, tiny_prep):
-    """Unknown executors are rejected before anything runs."""
-    from froc.errors import ConfigError
-
-    cfg, _ = tiny_prep
-    with pytest.raises(ConfigError, match="executor"):
-        run_sweep(cfg, "/nonexistent/never-created", executor="dask")
-    assert not os.path.exists("/nonexistent/never-created")
