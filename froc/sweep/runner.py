@@ -147,14 +147,27 @@ def run_group(group: list[dict], pending: list[int], prep: Prepared, cfg: SweepC
                           config=_unlearn_config(cfg, max(pending), sorted(pending)), on_checkpoint=on_checkpoint,
                           progress=progress, **group[0]["hparams"])
         status, at, err = res.status, res.diverged_at, None
+        missing = [s for s in pending if s not in emitted]
+        if status == "completed" and missing and not res.losses:
+            # a training-free method (the edit happens in its setup): no step was taken, so no checkpoint
+            # was reached; the edited model is the result of every step count
+            ts = time.perf_counter()
+            with torch_threads(cfg.threads):
+                df = score_model(res.model, tok, prep.probes, cfg)
+            for s in missing:
+                emit({**by_step[s], "status": "ok", "diverged_at": None, "scores": df, "train_seconds": ts - t0,
+                      "score_seconds": time.perf_counter() - ts})
+                emitted.add(s)
+        elif status == "completed" and missing:
+            err = f"training completed without reaching checkpoint(s) {missing}"
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - a failing configuration is a result, not a crash of the sweep
         status, at, err = "failed", None, f"{type(e).__name__}: {e}"
     for s in pending:
         if s not in emitted:
-            emit({**by_step[s], "status": status if status != "ok" else "failed", "diverged_at": at, "scores": None,
-                  "train_seconds": time.perf_counter() - t0, "score_seconds": 0.0, "error": err})
+            emit({**by_step[s], "status": "diverged" if status == "diverged" else "failed", "diverged_at": at,
+                  "scores": None, "train_seconds": time.perf_counter() - t0, "score_seconds": 0.0, "error": err})
 
 
 # ----------------------------------------------------------------------------- executors

@@ -57,3 +57,32 @@ def test_results_do_not_depend_on_the_callers_thread_count(tiny_prep):
         torch.set_num_threads(prev)
     _assert_same_scores(a[1]["scores"], b[1]["scores"])
     assert torch.get_num_threads() == prev
+
+
+def _group(cfg, method, hparams):
+    from froc.sweep.config import parse_sweep
+
+    c = parse_sweep({**cfg.model_dump(), "methods": {method: {k: [v] for k, v in hparams.items()}}})
+    return c, expand_grid(c)
+
+
+def test_training_free_method_gives_every_step_its_scores(tiny_prep):
+    """mrp edits the model in its setup (no step is taken, no checkpoint is reached): every step count
+    gets the edited model's scores, not an empty 'completed' row."""
+    cfg, prep = tiny_prep
+    c, group = _group(cfg, "mrp", {})
+    recs = _run(group, [1, 2], prep, c)
+    assert {s: r["status"] for s, r in recs.items()} == {1: "ok", 2: "ok"}
+    _assert_same_scores(recs[1]["scores"], recs[2]["scores"])
+    assert len(recs[1]["scores"]) == len(prep.probes)
+
+
+def test_diverged_and_failed_runs(tiny_prep):
+    cfg, prep = tiny_prep
+    c, group = _group(cfg, "graddiff", {"lr": 1e-3, "divergence_bound": 1e-6})  # any loss counts as divergence
+    recs = _run(group, [1, 2], prep, c)
+    assert [(r["status"], r["diverged_at"], r["scores"]) for r in recs.values()] == [("diverged", 1, None)] * 2
+    c, group = _group(cfg, "npo", {"lr": 1e-3, "beta": "abc"})  # passes the config check, fails in the loss
+    recs = _run(group, [1, 2], prep, c)
+    assert {r["status"] for r in recs.values()} == {"failed"}
+    assert all(r["error"] and r["scores"] is None for r in recs.values())
