@@ -89,11 +89,22 @@ def col(df: pd.DataFrame, name: str) -> np.ndarray:
     return df[name].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _mean(x: np.ndarray) -> float:
+def _mean(x: np.ndarray, what: str = "per-sample value") -> float:
     x = x[~np.isnan(x)]
     if x.size == 0:
-        raise MissingData("no finite per-sample value")
+        raise MissingData(f"no finite {what}")
     return float(x.mean())
+
+
+_WHY_NAN = {"rouge_l_recall": "ROUGE (no greedy generations: generate=False?)",
+            "rouge_l_f1": "ROUGE (no greedy generations: generate=False?)",
+            "gen_correct": "greedy-answer correctness (no greedy generations: generate=False?)",
+            "knowledge": "knowledge score (probes without perturbed answers)",
+            "correct_choice": "choice accuracy (probes without perturbed answers)"}
+
+
+def _mean_col(d: pd.DataFrame, name: str) -> float:
+    return _mean(col(d, name), _WHY_NAN.get(name, name))
 
 
 def _lists(df: pd.DataFrame, name: str) -> list[list[float]]:
@@ -111,14 +122,14 @@ def _probability(group: str):
     def fn(s: ScoreSet) -> float:
         d = s.rows("target", group, "qa")
         if group == "world":  # TOFU: option-normalised probability on world facts
-            return _mean(col(d, "knowledge"))
+            return _mean_col(d, "knowledge")
         return T.probability(col(d, "gold_logp_mean"))
     return fn
 
 
 def _rouge(group: str):
     def fn(s: ScoreSet) -> float:
-        return _mean(col(s.rows("target", group, "qa"), "rouge_l_recall"))
+        return _mean_col(s.rows("target", group, "qa"), "rouge_l_recall")
     return fn
 
 
@@ -155,7 +166,7 @@ def model_utility(s: ScoreSet) -> float:
 
 def _knowledge(group: str, column: str):
     def fn(s: ScoreSet) -> float:
-        return _mean(col(s.rows("target", group, "qa"), column))
+        return _mean_col(s.rows("target", group, "qa"), column)
     return fn
 
 
@@ -410,10 +421,13 @@ def compute_metrics(scores: ScoreSet, names=None) -> tuple[dict[str, float], lis
             skipped.setdefault(missing[0], []).append(n)
             continue
         try:
-            out.update(flatten(n, spec.fn(scores)))
+            values = flatten(n, spec.fn(scores))
         except ValueError as e:  # MissingData, or a pure function refusing its input
-            out[n] = float("nan")
+            values = {n: float("nan")}
             notes.append(f"{n}: {e}")
+        else:
+            notes += [f"{k}: no finite value" for k, v in values.items() if math.isnan(v)]
+        out.update(values)
     for m, ns in skipped.items():
         notes.append(f"skipped (need the {m} model): {', '.join(ns)}")
     return out, notes
