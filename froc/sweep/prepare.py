@@ -35,6 +35,14 @@ class Prepared:
     data_info: dict = field(default_factory=dict)
     bench_dir: str | None = None
 
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint of stores written before it covered the data (ids and splits of the probes only)."""
+        h = hashlib.sha256()
+        for p in self.probes:
+            h.update(f"{p.id}|{p.meta.get('split')}|{p.meta.get('side')}\n".encode())
+        h.update(json.dumps([self.model_path, self.oracle_path]).encode())
+        return h.hexdigest()[:16]
+
     def fingerprint(self) -> str:
         """Hash of the models, the data the methods see, the probe set and its split: stored results are
         reusable only under the same one."""

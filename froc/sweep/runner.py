@@ -225,8 +225,12 @@ def _run_ray(todo, prep, cfg, write, progress, address=None, num_cpus=None):
 
 def _check_fingerprint(store: Store, prep: Prepared, cfg: SweepConfig, out: Path) -> None:
     """Stored scores are reusable only with the same models, data, probes, split and scoring settings."""
-    fp = {"probes": prep.fingerprint(), "max_new_tokens": cfg.max_new_tokens, "score_batch_size": cfg.score_batch_size}
+    fp = {"v": 2, "probes": prep.fingerprint(), "max_new_tokens": cfg.max_new_tokens,
+          "score_batch_size": cfg.score_batch_size}
     old = store.get_meta("fingerprint")
+    if old is not None and "v" not in json.loads(old):  # a store of the first version: probe ids and splits only
+        legacy = {"probes": prep.legacy_fingerprint(), "max_new_tokens": cfg.max_new_tokens}
+        old = json.dumps(fp) if json.loads(old) == legacy else old
     if old is not None and json.loads(old) != fp:
         changed = ", ".join(k for k in fp if json.loads(old).get(k) != fp[k])
         raise ConfigError(f"{out} holds results computed with other inputs ({changed} differ: the model, data, "

@@ -87,7 +87,15 @@ class Store:
             self.con = duckdb.connect(str(self.path), read_only=True)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(self.path))
+        try:
+            self.con = duckdb.connect(str(self.path))
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower():
+                raise
+            from froc.errors import ConfigError
+
+            raise ConfigError(f"{self.path} is in use by another process (another `froc run` on this folder?); "
+                              f"wait for it to finish or stop it first ({e})") from None
         self.con.execute(_SCHEMA)
 
     def close(self) -> None:

@@ -143,12 +143,13 @@ def test_ids_are_stable_under_unrelated_edits(tmp_path):
         fwer: bonferroni
         attacks: [relearn]
         resplits: 10
+        threads: 1
         """)
     new = {c["config_id"] for c in expand_grid(load_sweep(_write(tmp_path, edited, "b.yaml")))}
     assert ids < new
     assert len(new - ids) == 3 + 3 + 3  # simnpo x 3 steps, graddiff lr=1e-2 x 3 steps, step 20 of the 3 old runs
     # what changes training changes every id: seed, batch size, the model
-    for change in ("seed: 1\n", "batch_size: 8\n", "optimizer: sgd\n"):
+    for change in ("seed: 1\n", "batch_size: 8\n", "optimizer: sgd\n", "threads: 2\n"):
         other = {c["config_id"] for c in expand_grid(load_sweep(_write(tmp_path, BASE + change, "c.yaml")))}
         assert not other & ids, change
     other = {c["config_id"] for c in expand_grid(load_sweep(_write(tmp_path, BASE.replace("people: 20", "people: 40"), "d.yaml")))}

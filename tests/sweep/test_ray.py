@@ -14,7 +14,6 @@ from froc.sweep.runner import EVENTS_ENV, run_sweep
 ray = pytest.importorskip("ray")
 
 
-@pytest.mark.slow
 def test_ray_matches_local(uninterrupted, tiny_cache, tmp_path, monkeypatch):
     write_sweep(tmp_path)
     events = tmp_path / "events.jsonl"

@@ -205,3 +205,18 @@ def test_changed_probes_refuse_the_folder(uninterrupted, tiny_cache, tmp_path):
     sweep = write_sweep(tmp_path, TINY_SWEEP.replace("world: 4", "world: 3"))
     with pytest.raises(ConfigError, match="new --out folder"):
         run_sweep(sweep, out, cache_dir=tiny_cache, progress=False, attacks=False, report=False)
+
+
+def test_store_of_the_first_fingerprint_version_is_reused(uninterrupted, tiny_cache, tiny_prep, tmp_path, monkeypatch):
+    """Stores written before the fingerprint covered the data keep working (and get the new fingerprint)."""
+    cfg, prep = tiny_prep
+    out = tmp_path / "out"
+    shutil.copytree(uninterrupted, out)
+    with Store(out / "froc.duckdb") as st:
+        st.set_meta("fingerprint", {"probes": prep.legacy_fingerprint(), "max_new_tokens": cfg.max_new_tokens})
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(EVENTS_ENV, str(events))
+    run_sweep(uninterrupted.parent / "sweep.yaml", out, cache_dir=tiny_cache, progress=False, attacks=False, report=False)
+    assert read_events(events) == []  # nothing recomputed
+    with Store(out / "froc.duckdb", read_only=True) as st:
+        assert json.loads(st.get_meta("fingerprint"))["v"] == 2

@@ -134,3 +134,18 @@ def test_killed_writer_leaves_whole_configurations(tmp_path, sig):
     assert len(done) >= 3
     assert set(counts) == done
     assert set(counts.values()) == {len(probe_frame())}
+
+
+def test_a_store_in_use_is_a_clear_error(tmp_path):
+    from froc.errors import ConfigError
+
+    path = tmp_path / "froc.duckdb"
+    script = f"from froc.sweep.store import Store\nst = Store({str(path)!r})\nprint('open', flush=True)\nimport time; time.sleep(120)"
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert p.stdout.readline().strip() == "open"
+        with pytest.raises(ConfigError, match="in use by another process"):
+            Store(path)
+    finally:
+        p.kill()
+        p.wait()
