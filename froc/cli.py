@@ -461,6 +461,37 @@ def demo_cmd(
 # ---- benchmark commands (froc bench) ----
 
 
+@app.command("bench")
+def bench_cmd(
+    names: Optional[List[str]] = typer.Argument(None, help="Benchmarks to run (default all): unlearn_step, "
+                                                           "utilisation, scoring, sweep, scaling, gpu."),
+    tiny: bool = typer.Option(False, "--tiny", help="Seconds-long runs on the tiniest models (smoke test)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for NAME.json (default benchmarks/results)."),
+) -> None:
+    """Run the performance benchmark suite (side-by-side ratios; needs a source checkout with benchmarks/).
+
+    Examples:
+      froc bench
+      froc bench unlearn_step scoring --tiny --out /tmp/bench
+    """
+    import sys
+
+    from froc.errors import ConfigError, FrocError
+
+    root = Path(__file__).resolve().parents[1]
+    if (root / "benchmarks" / "suite.py").is_file() and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        from benchmarks.suite import run
+
+        code = run(names, tiny=tiny, out=out)
+    except ImportError as e:
+        _fail(ConfigError(f"froc bench needs a source checkout with the benchmarks/ folder next to froc/ ({e})"))
+    except FrocError as e:
+        _fail(e)
+    raise typer.Exit(code=code)
+
+
 def main() -> None:
     app()
 

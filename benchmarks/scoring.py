@@ -1,0 +1,99 @@
+"""The batched scorer vs one probe at a time, and batched vs sequential greedy generation.
+
+Wraps ``benchmarks.scoring_speed`` (same model, probes and quantities: ``build`` there) but times
+each pair interleaved (batched, naive, then naive, batched, ...) and reports the median over rounds
+of the per-round ratio naive time / batched time:
+- forward scoring: ``score_probes(generate=False)`` vs ``froc.metrics.naive.score_probes_naive``
+  (log-probs of gold/paraphrased/perturbed answers, Min-K%, Min-K%++, argmax hits); target >= 5x;
+- greedy generation: ``greedy_generate`` on left-padded length-bucketed batches with a KV cache vs
+  one prompt at a time (same function, batch size 1); the outputs must be identical.
+
+Why it matters: every configuration of a sweep is scored (plus the references and every attack),
+so scoring is most of a sweep's cost once training is short.
+
+Run: ``python -m benchmarks.scoring [--tiny] [--probes 150]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from benchmarks.common import (start, fmt_x, interleave, median, met, paired_ratio, parser, print_table,
+                               write_result)
+
+NAME = "scoring"
+TARGETS = {"forward_scoring": 5.0}
+
+
+def main(argv=None) -> dict:
+    from benchmarks.scoring_speed import build
+    from froc.metrics.naive import score_probes_naive
+    from froc.metrics.scoring import greedy_generate, plan_probes, score_probes
+
+    ap = parser(__doc__)
+    ap.add_argument("--probes", type=int, default=None, help="probes (default 150; tiny 12)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default 16 (tiny 4)")
+    args = ap.parse_args(argv)
+    tiny = args.tiny
+    n_probes = args.probes or (12 if tiny else 150)
+    new = args.max_new_tokens or (4 if tiny else 16)
+    repeats = args.repeats or (1 if tiny else 3)
+    start(NAME, args)
+
+    model, tok, probes, params = build(n_probes)
+    plan = plan_probes(tok, probes, max_new_tokens=new, max_length=model.config.max_position_embeddings)
+    kw = dict(max_new_tokens=new)
+    out: dict = {}
+
+    def forward_batched():
+        out["fast"] = score_probes(model, tok, probes, batch_size=args.batch_size, generate=False, progress=False, **kw)
+
+    def forward_naive():
+        out["slow"] = score_probes_naive(model, tok, probes, generate=False, **kw)
+
+    def gen_batched():
+        with torch.inference_mode():
+            out["gen_b"] = greedy_generate(model, tok, plan.prompts, batch_size=args.batch_size, **kw)
+
+    def gen_sequential():
+        with torch.inference_mode():
+            out["gen_s"] = [greedy_generate(model, tok, [p], batch_size=1, **kw)[0] for p in plan.prompts]
+
+    stages = {"forward_scoring": {"batched": forward_batched, "naive": forward_naive},
+              "greedy_generation": {"batched": gen_batched, "naive": gen_sequential}}
+    per_stage, rows = {}, []
+    for stage, pair in stages.items():
+        times = interleave(pair, repeats)  # one untimed warm-up of each side first
+        ratio = paired_ratio(times["naive"], times["batched"])
+        per_stage[stage] = {"batched_s": times["batched"], "naive_s": times["naive"],
+                            "batched_probes_per_s": len(probes) / median(times["batched"]),
+                            "naive_probes_per_s": len(probes) / median(times["naive"]), "speedup": ratio}
+        target = TARGETS.get(stage)
+        rows.append([stage.replace("_", " "), f"{len(probes) / median(times['batched']):.1f}",
+                     f"{len(probes) / median(times['naive']):.1f}", fmt_x(ratio, 1),
+                     f">= {target}x: {met(ratio, target)}" if target else "-"])
+    diff = float(np.nanmax(np.abs(out["fast"].table.gold_logp_mean.to_numpy()
+                                  - out["slow"].table.gold_logp_mean.to_numpy())))
+    same = out["gen_b"] == out["gen_s"]
+    result = {
+        "name": NAME, "tiny": tiny,
+        "setup": {"arch": "small", "params": params, "probes": len(probes), "sequences": len(plan.seqs),
+                  "batch_size": args.batch_size, "max_new_tokens": new, "repeats": repeats,
+                  "threads": torch.get_num_threads()},
+        "stages": per_stage,
+        "checks": {"max_abs_diff_gold_logp_mean": diff, "generations_identical": same},
+        "ratios": {k: {"speedup": v["speedup"]} for k, v in per_stage.items()},
+        "targets": TARGETS,
+    }
+    path = write_result(NAME, result, args.out)
+    print_table(f"scoring: {len(probes)} probes ({len(plan.seqs)} sequences), {params / 1e6:.2f}M-param Llama, "
+                f"batch {args.batch_size}, {new} new tokens, median of {repeats} interleaved rounds",
+                ["stage", "batched probes/s", "one-at-a-time probes/s", "speed-up", "target"], rows,
+                [f"max |gold_logp_mean| difference {diff:.1e}; generations identical: {same}", f"wrote {path}"])
+    return result
+
+
+if __name__ == "__main__":
+    main()

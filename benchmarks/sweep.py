@@ -1,0 +1,161 @@
+"""Trajectory sharing in sweeps, and where the time of ``froc demo --quick`` goes.
+
+1. Sharing: a sweep grid lists several step counts per (method, hyperparameters). froc's runner
+   (``froc.sweep.runner.run_group``) trains each trajectory once to the largest step count and
+   scores the model at every listed step (valid because the default schedule is constant after
+   warm-up, so step s of a long run *is* an s-step run). Compared with one run per step value
+   (``run_group`` called once per configuration) on the same grid, model, data and probes,
+   interleaved; ratio = median over rounds of t_separate / t_shared. Both produce the same scores
+   (checked).
+2. Stage breakdown: ``froc demo --quick`` in a subprocess with a fresh temporary ``--out`` and
+   ``--cache`` (so it includes generating the benchmark and training the target and oracle), read
+   from ``summary.json["timings"]``. Skipped with ``--tiny``.
+
+Run: ``python -m benchmarks.sweep [--tiny] [--no-demo]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import (start, bench_data, build_model, fmt_x, interleave, median, paired_ratio, parser,
+                               print_table, write_result)
+
+NAME = "sweep"
+GROUPS = ("forget", "neighbour", "retain", "world")
+
+
+def prepared(tiny: bool, steps: list[int], arch: str):
+    """A ``Prepared`` sweep input on the built-in people with a saved (untrained) model, and its config."""
+    from froc.sweep.config import SweepConfig
+    from froc.sweep.prepare import Prepared, assign_splits
+
+    data = bench_data(n_people=20 if tiny else 40, split="forget10")
+    views, tok = data.views, data.tokenizer
+    model_dir = Path(tempfile.mkdtemp(prefix="froc-bench-sweep-")) / "model"
+    build_model(tok, arch).save_pretrained(str(model_dir))
+    tok.save_pretrained(str(model_dir))
+    caps = {"forget": 8 if tiny else None, "neighbour": 4 if tiny else 60, "retain": 4 if tiny else 60,
+            "world": 2 if tiny else 20}
+    cfg = SweepConfig.model_validate({
+        "methods": {"npo": {"lr": [1e-3], "beta": [0.1], "retain_weight": [1.0]}}, "steps": steps,
+        "batch_size": 4 if tiny else 16, "device": "cpu", "max_new_tokens": 4 if tiny else 12,
+        "score_batch_size": 64, "probes_per_group": caps, "seed": 0})
+    rng = random.Random("bench-probes")
+    heldout = [p for p in views.probes if p.meta.get("template_split") == "heldout"]
+    probes = []
+    for g in GROUPS:
+        sel = [p for p in heldout if p.meta.get("group") == g]
+        cap = caps[g]
+        probes += sel if cap is None or len(sel) <= cap else [sel[i] for i in sorted(rng.sample(range(len(sel)), cap))]
+    prep = Prepared(model_path=str(model_dir), oracle_path=None, forget=list(views.forget_request),
+                    retain=list(views.retain), refusals=list(views.refusals), probes=assign_splits(probes, cfg),
+                    question="benchmark")
+    return prep, cfg
+
+
+def demo_breakdown(timeout: float = 480.0) -> dict:
+    """Run ``froc demo --quick`` with a fresh --out and --cache; return its stage timings."""
+    with tempfile.TemporaryDirectory(prefix="froc-bench-demo-") as tmp:
+        env = {**os.environ, "FROC_NO_PROGRESS": "1"}
+        cmd = [sys.executable, "-m", "froc.cli", "demo", "--quick", "--out", f"{tmp}/out", "--cache", f"{tmp}/cache"]
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        wall = time.perf_counter() - t
+        if proc.returncode != 0:
+            return {"error": f"exit {proc.returncode}: {proc.stderr[-2000:]}", "wall_s": wall}
+        summary = json.loads((Path(tmp) / "out" / "summary.json").read_text())
+        return {"wall_s": wall, "timings": summary.get("timings", {}), "configs": len(summary.get("configs", [])),
+                "command": "froc demo --quick --out TMP/out --cache TMP/cache"}
+
+
+def main(argv=None) -> dict:
+    from froc.sweep.config import expand_grid
+    from froc.sweep.runner import run_group
+
+    ap = parser(__doc__)
+    ap.add_argument("--steps", type=int, nargs="+", default=None, help="grid step values (default 10 25 50, as froc demo)")
+    ap.add_argument("--arch", default=None, help="model size (default small, as froc demo; tiny: tiny)")
+    ap.add_argument("--no-demo", action="store_true", help="skip the froc demo --quick stage breakdown")
+    args = ap.parse_args(argv)
+    tiny = args.tiny
+    steps = args.steps or ([1, 2] if tiny else [10, 25, 50])
+    arch = args.arch or ("tiny" if tiny else "small")
+    repeats = args.repeats or (1 if tiny else 2)
+    start(NAME, args)
+
+    prep, cfg = prepared(tiny, steps, arch)
+    grid = expand_grid(cfg)
+    groups: dict[str, list[dict]] = {}
+    for c in grid:
+        groups.setdefault(c["train_key"], []).append(c)
+    records: dict[str, list[dict]] = {"shared": [], "separate": []}
+
+    def shared():
+        records["shared"] = []
+        for group in groups.values():
+            run_group(group, sorted(c["steps"] for c in group), prep, cfg, records["shared"].append, progress=False)
+
+    def separate():
+        records["separate"] = []
+        for c in grid:
+            run_group([c], [c["steps"]], prep, cfg, records["separate"].append, progress=False)
+
+    warm = {**grid[0], "steps": 1}  # untimed: imports and lazy set-up of training and scoring
+    run_group([warm], [1], prep, cfg, lambda rec: None, progress=False)
+    times = interleave({"shared": shared, "separate": separate}, repeats, warmup=False)
+    ratio = paired_ratio(times["separate"], times["shared"])
+    score_s = {k: sum(r.get("score_seconds", 0.0) for r in v) for k, v in records.items()}
+    by_id = {k: {r["config_id"]: r for r in v} for k, v in records.items()}
+    diffs = [float(np.nanmax(np.abs(by_id["shared"][cid]["scores"].gold_logp_mean.to_numpy()
+                                    - by_id["separate"][cid]["scores"].gold_logp_mean.to_numpy())))
+             for cid in by_id["shared"] if by_id["shared"][cid].get("scores") is not None
+             and by_id["separate"].get(cid, {}).get("scores") is not None]
+    steps_shared = sum(max(c["steps"] for c in g) for g in groups.values())
+    steps_separate = sum(c["steps"] for c in grid)
+    sharing = {
+        "configs": len(grid), "trajectories": len(groups), "steps": steps, "arch": arch,
+        "probes": len(prep.probes), "batch_size": cfg.batch_size,
+        "training_steps_shared": steps_shared, "training_steps_separate": steps_separate,
+        "seconds_shared": times["shared"], "seconds_separate": times["separate"],
+        "last_round_scoring_s": score_s,
+        "speedup": ratio, "ideal_training_only_speedup": steps_separate / steps_shared,
+        "max_abs_diff_gold_logp_mean": max(diffs) if diffs else None,
+        "statuses": sorted({r["status"] for v in records.values() for r in v}),
+    }
+    rows = [["trajectory sharing", f"{median(times['shared']):.1f}", f"{median(times['separate']):.1f}",
+             fmt_x(ratio), f"{steps_separate}/{steps_shared} steps"]]
+
+    demo = {"skipped": "--tiny"} if tiny else ({"skipped": "--no-demo"} if args.no_demo else demo_breakdown())
+    result = {"name": NAME, "tiny": tiny, "sharing": sharing, "demo_quick": demo,
+              "ratios": {"trajectory_sharing": {"speedup": ratio}}}
+    path = write_result(NAME, result, args.out)
+    print_table(f"sweep: {len(grid)} configurations (npo, steps {steps}) on a {arch} model, {len(prep.probes)} probes, "
+                f"median of {repeats} interleaved rounds",
+                ["what", "shared s", "one run per step s", "speed-up", "training work"], rows,
+                [f"scores identical: max |gold_logp_mean| difference {sharing['max_abs_diff_gold_logp_mean']}; "
+                 f"scoring in the last round: shared {score_s['shared']:.1f}s, separate {score_s['separate']:.1f}s"])
+    if "timings" in demo:
+        tm = demo["timings"]
+        total = tm.get("total") or sum(v for k, v in tm.items() if k != "total")
+        print_table(f"froc demo --quick stage breakdown (fresh cache; {demo['configs']} configurations, "
+                    f"wall {demo['wall_s']:.0f}s incl. start-up)", ["stage", "seconds", "share"],
+                    [[k, f"{v:.1f}", f"{100 * v / total:.0f}%" if k not in ("total", "report") else "-"]
+                     for k, v in tm.items()])
+    elif "error" in demo:
+        print(f"froc demo --quick failed: {demo['error']}")
+    print(f"wrote {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

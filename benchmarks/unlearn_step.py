@@ -1,0 +1,183 @@
+"""froc's unlearning loop vs the field's usual Trainer-subclass implementation of the same losses.
+
+Compared, for ga, npo and graddiff: ``froc.unlearn`` and ``benchmarks.hf_reference`` (a
+``transformers.Trainer`` subclass overriding ``compute_loss``; NPO keeps a second full model and
+runs it forward every step) on the same model, the same built-in benchmark forget/retain items in
+the same batch order, the same batch size, steps and optimizer. Both are timed end to end (setup
+included: froc's one-pass reference log-prob cache, the reference's model copy and Trainer set-up),
+interleaved, and must agree on the loss curve.
+
+- tokens/s: training tokens (non-padding tokens of the forward passes with gradients, counted by a
+  hook; identical for both) / wall time; ratio = median over rounds of t_reference / t_froc.
+- peak memory: each variant in a forked child (see ``benchmarks.common``), peak RSS above a baseline
+  child that builds the same model and data; ratio = froc / reference.
+
+Run: ``python -m benchmarks.unlearn_step [--tiny] [--arch 20m] [--steps 30]``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import torch
+
+from benchmarks.common import (TokenCounter, start, bench_data, build_model, fmt_x, interleave, median, met,
+                               n_params, paired_ratio, parser, peak_memory, print_table, spread, write_result)
+
+NAME = "unlearn_step"
+METHODS = ("ga", "npo", "graddiff")
+TARGETS = {"ga": {"speed": 1.0}, "npo": {"speed": 1.3, "memory": 0.7}, "graddiff": {"speed": 1.0}}
+LR = 1e-5
+
+
+def orders(n_forget: int, n_retain: int, steps: int, batch_size: int, seed: int = 0) -> tuple[list[int], list[int]]:
+    """The forget and retain index sequences froc's loop draws (``froc.engine.data.IndexStream``)."""
+    from froc.engine.data import IndexStream
+
+    f, r = IndexStream(n_forget, seed), IndexStream(n_retain, seed + 1)
+    fo, ro = [], []
+    for _ in range(steps):
+        fo += f.take(batch_size)
+        ro += r.take(batch_size)
+    return fo, ro
+
+
+def run_froc(model, tok, forget, retain, method: str, steps: int, batch_size: int) -> list[float]:
+    from froc import unlearn
+    from froc.engine import UnlearnConfig
+
+    cfg = UnlearnConfig(steps=steps, batch_size=batch_size, lr=LR, device="cpu", seed=0)
+    res = unlearn(model, tok, forget, retain, method=method, config=cfg, progress=False)
+    return res.losses
+
+
+def run_ref(model, tok, forget, retain, method: str, steps: int, batch_size: int) -> list[float]:
+    from benchmarks.hf_reference import run_reference
+
+    fo, ro = orders(len(forget), len(retain), steps, batch_size)
+    return run_reference(model, tok, forget, retain, method, steps=steps, batch_size=batch_size, lr=LR,
+                         forget_order=fo, retain_order=ro)
+
+
+RUNNERS = {"froc": run_froc, "reference": run_ref}
+
+
+def encode_all(tok, items: Sequence) -> int:
+    """What both variants start from besides the model: the encoded items (for the memory baseline)."""
+    from froc.models.encoding import DEFAULT_FORMAT, encode_item
+
+    return sum(len(encode_item(tok, it, DEFAULT_FORMAT).ids) for it in items)
+
+
+def main(argv=None) -> dict:
+    ap = parser(__doc__)
+    ap.add_argument("--arch", default=None, help="model size (froc.models.build.SIZES); default 5m (tiny: tiny)")
+    ap.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 15; tiny 3)")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--people", type=int, default=None, help="benchmark size (default 20: forget10 = 40 items)")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--mem-steps", type=int, default=None,
+                    help="steps of each memory child (default 3: the peak is reached by step 2; tiny 1)")
+    ap.add_argument("--mem-repeats", type=int, default=None)
+    args = ap.parse_args(argv)
+    tiny = args.tiny
+    arch = args.arch or ("tiny" if tiny else "5m")
+    steps = args.steps or (3 if tiny else 15)
+    repeats = args.repeats or (1 if tiny else 2)
+    mem_repeats = args.mem_repeats or 1
+    args.mem_steps = args.mem_steps or (1 if tiny else 3)
+    B = 4 if tiny and args.batch_size == 8 else args.batch_size
+    start(NAME, args)
+
+    data = bench_data(n_people=args.people or 20, split="forget10")
+    tok, forget, retain = data.tokenizer, list(data.views.forget_request), list(data.views.retain)
+    template = build_model(tok, arch)
+    P = n_params(template)
+    fresh = lambda: copy.deepcopy(template)  # noqa: E731  untimed: both variants start from an identical copy
+
+    rows, per_method = [], {}
+    for method in args.methods:
+        counted: dict[str, dict] = {}
+
+        def variant(name: str):
+            def call(model):
+                counter = TokenCounter(model)
+                try:
+                    losses = RUNNERS[name](model, tok, forget, retain, method, steps, B)
+                finally:
+                    counter.remove()
+                counted[name] = {"tokens": counter.tokens, "passes": counter.passes, "losses": losses}
+            return call
+
+        first = method == args.methods[0] and not tiny  # one untimed warm-up of each side (imports, lazy set-up)
+        times = interleave({n: variant(n) for n in RUNNERS}, repeats, setup=lambda n: fresh(), warmup=first)
+        tok_f, tok_r = counted["froc"]["tokens"], counted["reference"]["tokens"]
+        lf, lr_ = counted["froc"]["losses"], counted["reference"]["losses"]
+        loss_diff = max(abs(a - b) for a, b in zip(lf, lr_)) if lf and lr_ else None
+
+        def mem_variant(name: str):
+            def run():
+                RUNNERS[name](fresh(), tok, forget, retain, method, args.mem_steps, B)
+            return run
+
+        def baseline():
+            model = fresh()  # held while the data is encoded, as in the variants
+            n = encode_all(tok, forget) + (encode_all(tok, retain) if method == "graddiff" else 0)
+            return n + 0 * n_params(model)
+
+        def warmup():  # the same code paths on the tiniest model, before the high-water mark is reset
+            for run in RUNNERS.values():
+                run(build_model(tok, "tiny"), tok, forget, retain, method, 2, B)
+
+        mem = peak_memory({n: mem_variant(n) for n in RUNNERS}, baseline, mem_repeats, warmup=None if tiny else warmup)
+        speed = paired_ratio(times["reference"], times["froc"])  # t_ref / t_froc = tokens/s ratio (same tokens)
+        mf = mem.get("froc", {}).get("above_baseline_mb")
+        mr = mem.get("reference", {}).get("above_baseline_mb")
+        mem_ratio = mf / mr if mf is not None and mr else None
+        per_method[method] = {
+            "tokens_per_s_froc": tok_f / median(times["froc"]),
+            "tokens_per_s_reference": tok_r / median(times["reference"]),
+            "tokens_per_s_ratio": speed,
+            "peak_mb_above_baseline_froc": mf,
+            "peak_mb_above_baseline_reference": mr,
+            "peak_memory_ratio": mem_ratio,
+            "seconds_froc": times["froc"], "seconds_reference": times["reference"],
+            "spread_froc": spread(times["froc"]), "spread_reference": spread(times["reference"]),
+            "training_tokens": tok_f, "training_tokens_reference": tok_r,
+            "forward_passes_with_grad": counted["froc"]["passes"],
+            "max_abs_loss_diff": loss_diff,
+            "memory": mem,
+            "targets": TARGETS[method],
+        }
+        t = TARGETS[method]
+        rows.append([method, f"{tok_f / median(times['froc']):.0f}", f"{tok_r / median(times['reference']):.0f}",
+                     fmt_x(speed), f">= {t['speed']}x: {met(speed, t['speed'])}",
+                     "-" if mf is None else f"{mf:.0f}", "-" if mr is None else f"{mr:.0f}", fmt_x(mem_ratio),
+                     f"<= {t['memory']}x: {met(mem_ratio, t['memory'], False)}" if "memory" in t else "-",
+                     "-" if loss_diff is None else f"{loss_diff:.1e}"])
+
+    result = {
+        "name": NAME, "tiny": tiny,
+        "setup": {"arch": arch, "params": P, "steps": steps, "batch_size": B, "lr": LR, "forget_items": len(forget),
+                  "retain_items": len(retain), "repeats": repeats, "mem_repeats": mem_repeats,
+                  "mem_steps": args.mem_steps, "threads": torch.get_num_threads(),
+                  "epochs_over_forget": steps * B / len(forget)},
+        "memory_method": next(iter(per_method.values()))["memory"].get("_method") if per_method else None,
+        "methods": per_method,
+        "ratios": {m: {"tokens_per_s": v["tokens_per_s_ratio"], "peak_memory": v["peak_memory_ratio"]}
+                   for m, v in per_method.items()},
+    }
+    path = write_result(NAME, result, args.out)
+    print_table(
+        f"unlearn_step: froc vs Trainer-subclass reference, {P / 1e6:.1f}M-param Llama, {steps} steps x batch {B} "
+        f"({steps * B / len(forget):.1f} epochs of {len(forget)} forget items), median of {repeats} interleaved rounds",
+        ["method", "froc tok/s", "ref tok/s", "speed", "target", "froc MB", "ref MB", "memory", "target",
+         "max |dloss|"], rows,
+        [f"memory: {result['memory_method']}; MB = peak RSS above the baseline ({args.mem_steps} steps, 1 thread)",
+         f"wrote {path}"])
+    return result
+
+
+if __name__ == "__main__":
+    main()
