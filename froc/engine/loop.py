@@ -142,7 +142,7 @@ def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, c
                     break
                 opt.step()
                 sched.step()
-                if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+                if not _all_finite(params):
                     _diverged(result, step, f"non-finite weights after the update of step {step}")
                     break
 
@@ -165,6 +165,13 @@ def _plain_backward(compute, batch: Batch, params, scale: float, ctx: Context, c
 def _mean_total(compute, micro: list[Batch]) -> torch.Tensor:
     """The step's loss (mean over micro-batches) without gradients, for zeroth-order estimates."""
     return sum(compute(b).total.float() for b in micro) / len(micro)
+
+
+def _all_finite(params) -> bool:
+    """Whether every weight is finite: one float64 sum per tensor (NaN and inf propagate; a float64 sum
+    of finite float32/bf16/fp16 values cannot overflow). ~6x cheaper on CPU than ``isfinite(p).all()``
+    per tensor, which allocated a bool copy of the model every step (benchmarks/unlearn_step)."""
+    return bool(torch.isfinite(torch.stack([p.detach().sum(dtype=torch.float64) for p in params]).sum()))
 
 
 def _diverged(result: UnlearnResult, step: int, reason: str) -> None:
