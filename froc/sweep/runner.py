@@ -38,9 +38,11 @@ def _event(**fields) -> None:
     if not path:
         return
     line = json.dumps({**fields, "pid": os.getpid(), "time": time.time()}, default=str)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line + "\n")
-        f.flush()
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+    except OSError as e:  # a monitoring side channel never stops the sweep
+        console.print(f"[yellow]{EVENTS_ENV}: cannot append to {path}: {e}[/]")
 
 
 @dataclass
@@ -323,8 +325,11 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
                     _run_local(todo, prep, cfg, write, progress)
             timings["sweep (unlearning + scoring)"] = time.perf_counter() - t
         except KeyboardInterrupt:
-            n = len(store.done_configs() - set(REFERENCES.values()))
-            console.print(f"[yellow]interrupted:[/] {n} configuration(s) are safely stored in {out / 'froc.duckdb'}; "
+            try:
+                n = f"{len(store.done_configs() - set(REFERENCES.values()))} configuration(s) are"
+            except Exception:  # noqa: BLE001 - only for the message
+                n = "completed configurations are"
+            console.print(f"[yellow]interrupted:[/] {n} safely stored in {out / 'froc.duckdb'}; "
                           "run the same command again to continue")
             raise
 

@@ -14,6 +14,10 @@ A configuration's rows (its scores and its ``configs`` row) are written in ONE t
 when it completes, so a crash (Ctrl-C, kill -9) leaves either all of it or none of it; a
 re-run skips every configuration whose ``configs`` row exists.
 
+DuckDB lets one process write a file and nobody else open it meanwhile (not even read-only), so a
+running sweep is followed through its console output, or through ``FROC_SWEEP_EVENTS=FILE``: the
+runner appends one JSON line to FILE per configuration it commits.
+
 Example (SQL)::
 
     duckdb DIR/froc.duckdb "select method, steps, json_extract(metrics, '$.forget_knowledge') from configs"
@@ -81,14 +85,12 @@ class Store:
 
     def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = Path(path)
-        if read_only:
-            if not self.path.is_file():
-                raise FileNotFoundError(f"no sweep store at {self.path}")
-            self.con = duckdb.connect(str(self.path), read_only=True)
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not self.path.is_file():
+            raise FileNotFoundError(f"no sweep store at {self.path}")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = duckdb.connect(str(self.path))
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as e:
             if "lock" not in str(e).lower():
                 raise
@@ -96,7 +98,8 @@ class Store:
 
             raise ConfigError(f"{self.path} is in use by another process (another `froc run` on this folder?); "
                               f"wait for it to finish or stop it first ({e})") from None
-        self.con.execute(_SCHEMA)
+        if not read_only:
+            self.con.execute(_SCHEMA)
 
     def close(self) -> None:
         self.con.close()

@@ -146,6 +146,8 @@ def test_a_store_in_use_is_a_clear_error(tmp_path):
         assert p.stdout.readline().strip() == "open"
         with pytest.raises(ConfigError, match="in use by another process"):
             Store(path)
+        with pytest.raises(ConfigError, match="in use by another process"):
+            Store(path, read_only=True)
     finally:
         p.kill()
         p.wait()
