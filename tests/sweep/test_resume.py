@@ -220,3 +220,29 @@ def test_store_of_the_first_fingerprint_version_is_reused(uninterrupted, tiny_ca
     assert read_events(events) == []  # nothing recomputed
     with Store(out / "froc.duckdb", read_only=True) as st:
         assert json.loads(st.get_meta("fingerprint"))["v"] == 2
+
+
+def test_budget_change_and_attack_stage_reuse_everything(uninterrupted, tiny_cache, tmp_path, monkeypatch):
+    """A new budget and an attack: no configuration is recomputed; the attack runs on the recommended
+    configuration once, and a re-run reuses it."""
+    out = tmp_path / "out"
+    shutil.copytree(uninterrupted, out)
+    text = TINY_SWEEP.replace("budget: {alpha_forget: 0.5, alpha_utility: 0.5, delta: 0.2}",
+                              "budget: {alpha_forget: 0.95, alpha_utility: 0.95, delta: 0.5}")
+    sweep = write_sweep(tmp_path, text + "attacks: [quantize_8bit]\nattack_top: 1\n")
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(EVENTS_ENV, str(events))
+    res = run_sweep(sweep, out, cache_dir=tiny_cache, progress=False, report=False)
+    assert read_events(events) == []
+    rec = res.summary["recommended"]
+    assert rec is not None and rec in res.summary["certified"]
+    attacked = [c for c in res.summary["configs"] if "attacks" in c]
+    assert [c["config_id"] for c in attacked] == [rec]
+    a = attacked[0]["attacks"]["quantize_8bit"]
+    assert a["status"] == "ok" and 0 <= a["cur"] <= 1 and a["n_cal"] > 0
+    with Store(out / "froc.duckdb", read_only=True) as st:
+        first = st.attacks()[["config_id", "attack", "completed_at"]]
+    res2 = run_sweep(sweep, out, cache_dir=tiny_cache, progress=False, report=False)
+    with Store(out / "froc.duckdb", read_only=True) as st:
+        pd.testing.assert_frame_equal(st.attacks()[["config_id", "attack", "completed_at"]], first)
+    assert res2.summary["attacks_certified"] == res.summary["attacks_certified"]
