@@ -2,9 +2,11 @@
 
 Resumable: every configuration is written to the DuckDB store in one transaction when it
 completes; running the same command again skips completed configurations (and attacks) and gives
-results identical to an uninterrupted run (training and scoring are deterministic on CPU; a training
-run whose later checkpoints are missing is re-run from step 0, recomputing the earlier steps'
-weights but not their scores).
+results identical to an uninterrupted run (training and scoring are deterministic on CPU with a fixed
+number of threads, ``SweepConfig.threads``; a training run whose later checkpoints are missing is
+re-run from step 0, recomputing the earlier steps' weights but not their scores; trajectory
+checkpoints equal runs of that many steps because the default schedule is constant, and runs with a
+decaying schedule are not shared).
 """
 
 from __future__ import annotations
@@ -70,7 +72,6 @@ def torch_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(prev)
-
 
 
 def score_model(model, tokenizer, probes: list, cfg: SweepConfig, *, progress: bool = False) -> pd.DataFrame:
@@ -272,8 +273,11 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
         store.set_meta("sweep", resolved_yaml(cfg))
         done = store.done_configs()
 
+        computed: list[str] = []
+
         def commit(**row) -> None:
             store.write_config(**row)
+            computed.append(row["config_id"])
             _event(event="config", config_id=row["config_id"], status=row["status"])
 
         try:
@@ -355,6 +359,9 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
         summary["timings"]["report"] = round(time.perf_counter() - t, 2)
         summary["seconds"] = round(time.perf_counter() - t_all, 2)
         _write_summary(out, summary)
+    n_new = len([c for c in computed if c not in REFERENCES.values()])
+    console.print(f"sweep: finished in {summary['seconds']:.1f}s; {n_new} configuration(s) computed, "
+                  f"{len(grid) - n_new} reused from {out / 'froc.duckdb'}")
     return SweepResult(out_dir=out, summary=summary, report=report_path, timings=summary["timings"])
 
 
