@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,30 +17,7 @@ import yaml
 os.environ.setdefault("FROC_NO_PROGRESS", "1")
 sys.path.insert(0, str(Path(__file__).parent))  # sweep_helpers
 
-# Two methods x one lr x steps [1, 2]: 4 configurations in 2 training runs.
-TINY_SWEEP = textwrap.dedent("""\
-    name: tiny
-    model: builtin
-    builtin: {people: 10, forget_split: 10, arch: tiny, epochs: 1}
-    methods:
-      graddiff: {lr: [1.0e-3]}
-      npo: {lr: [1.0e-3], beta: [0.1]}
-    steps: [1, 2]
-    batch_size: 4
-    probes_per_group: {forget: 24, neighbour: 6, retain: 6, world: 4}
-    splits: {tune: 0.2, cal: 0.4, test: 0.4}
-    budget: {alpha_forget: 0.5, alpha_utility: 0.5, delta: 0.2}
-    max_new_tokens: 4
-    score_batch_size: 32
-    resplits: 5
-    """)
-
-
-def write_sweep(folder: Path, text: str = TINY_SWEEP, name: str = "sweep.yaml") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    p = folder / name
-    p.write_text(text)
-    return p
+from sweep_helpers import TINY_SWEEP, write_sweep  # noqa: E402
 
 
 @pytest.fixture(scope="session")

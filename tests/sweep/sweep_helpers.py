@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,32 @@ import pandas as pd
 
 from froc.sweep.config import expand_grid, parse_sweep
 from froc.sweep.store import Store
+
+# Two methods x one lr x steps [1, 2]: 4 configurations in 2 training runs.
+TINY_SWEEP = textwrap.dedent("""\
+    name: tiny
+    model: builtin
+    builtin: {people: 10, forget_split: 10, arch: tiny, epochs: 1}
+    methods:
+      graddiff: {lr: [1.0e-3]}
+      npo: {lr: [1.0e-3], beta: [0.1]}
+    steps: [1, 2]
+    batch_size: 4
+    probes_per_group: {forget: 24, neighbour: 6, retain: 6, world: 4}
+    splits: {tune: 0.2, cal: 0.4, test: 0.4}
+    budget: {alpha_forget: 0.5, alpha_utility: 0.5, delta: 0.2}
+    max_new_tokens: 4
+    score_batch_size: 32
+    resplits: 5
+    """)
+
+
+def write_sweep(folder: Path, text: str = TINY_SWEEP, name: str = "sweep.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / name
+    p.write_text(text)
+    return p
+
 
 # Probes per (side, split); forget probes come in two forms, utility probes in two groups.
 SIZES = {("forget", "tune"): 30, ("forget", "cal"): 60, ("forget", "test"): 60,

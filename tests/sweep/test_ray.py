@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import write_sweep
+from sweep_helpers import write_sweep
 from test_resume import assert_same_results, read_events
 
 from froc.sweep.runner import EVENTS_ENV, run_sweep

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TINY_SWEEP, write_sweep
+from sweep_helpers import TINY_SWEEP, write_sweep
 
 from froc.errors import ConfigError
 from froc.sweep.config import expand_grid, load_sweep
