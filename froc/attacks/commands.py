@@ -126,17 +126,16 @@ def print_attack(run: AttackRun) -> None:
     t = Table(title=f"attack {res.name} ({res.seconds:.1f}s)")
     if res.scores is not None and run.before is not None:
         after = knowledge_summary(res.scores)
-        t.add_column("probes scored", justify="right")
-        t.add_column("knowledge before", justify="right")
-        t.add_column("knowledge after", justify="right")
-        t.add_column("correct before", justify="right")
-        t.add_column("correct after", justify="right")
         f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        t.add_row(str(after["n"]), f(run.before["knowledge_mean"]), f(after["knowledge_mean"]),
-                  f(run.before["correct_choice_rate"]), f(after["correct_choice_rate"]))
+        t.add_column("", no_wrap=True)
+        t.add_column("before", justify="right", no_wrap=True)
+        t.add_column("after", justify="right", no_wrap=True)
+        t.add_row("knowledge", f(run.before["knowledge_mean"]), f(after["knowledge_mean"]))
+        t.add_row("correct choice", f(run.before["correct_choice_rate"]), f(after["correct_choice_rate"]))
+        t.add_row("probes", str(run.before["n"]), str(after["n"]))
     else:
-        t.add_column("number")
-        t.add_column("value", justify="right")
+        t.add_column("", no_wrap=True)
+        t.add_column("value", justify="right", no_wrap=True)
         flat = res.details.get("summary", {}) if res.name == "stealthy_request" else {
             k: res.details.get(k) for k in ("accuracy", "auc", "chance", "n_test_prompts")}
         for k, v in flat.items():
@@ -152,7 +151,8 @@ def attacks_table():
     from froc.attacks.registry import ATTACKS
 
     t = Table(title="attacks (froc attack --attack NAME --set KEY=VALUE)")
-    for c in ("attack", "parameters (defaults)", "needs", "per-sample", "paper"):
+    t.add_column("attack", no_wrap=True)
+    for c in ("parameters (defaults)", "needs", "per-sample", "paper"):
         t.add_column(c)
     for name, s in ATTACKS.items():
         t.add_row(name, ", ".join(f"{k}={v}" for k, v in s.defaults().items()), ", ".join(sorted(s.needs)) or "-",

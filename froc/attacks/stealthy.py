@@ -6,7 +6,7 @@ Scope-aware Unlearning, SU = ``froc.methods.scope``).
 
 The attacker rewrites the forget request's questions with common benign words (``triggers``,
 default "please" and "then"; placed before and/or after the question). A copy of the model is
-unlearned with that request (``method``, few steps) once with the plain loss and once with the
+unlearned with that request (``method``, default NPO+RT, few steps) once with the plain loss and once with the
 scope-aware loss (``method="scope"`` around the same base, weight ``eta``); optionally a control
 run unlearns the clean request with the plain loss. Utility is measured on benign held-out retain
 prompts (retain items not used in unlearning, seeded split) asked as they are and with the same
@@ -14,6 +14,11 @@ triggers inserted: the attack's effect is the extra utility drop on triggered pr
 before unlearning is ``original`` when given (the request is made to the deployed model), else
 ``model``. Utility = mean knowledge and mean answer log-prob (``score_probes``). Not per-sample:
 ``scores`` is None.
+
+Measured on the built-in benchmark (20 people, forget10, NPO+RT lr 1e-3, 30 steps): the trigger
+drop of retain knowledge goes from 0.15 (before unlearning; the triggers are unusual for the
+model) to 0.42 after the plain run on the stealthy request (clean prompts 0.74, triggered 0.32),
+0.11 after the scope-aware run and 0.11 after a plain run on the clean request.
 """
 
 from __future__ import annotations
@@ -38,24 +43,27 @@ class StealthyParams:
         position: where they go: ``prefix``, ``suffix`` or ``both``.
         method: the plain unlearning method (``npo`` or any loss in ``froc methods``).
         steps: unlearning steps of each run.
-        lr: unlearning learning rate.
+        lr: unlearning learning rate. The default suits the built-in benchmark's small models; for
+            pretrained LLMs use the learning rate of your unlearning runs (1e-5 is typical).
         batch_size: unlearning batch size.
         eta: weight of the scope term in the remedy run.
         n_eval: benign retain prompts held out for the utility measurement (seeded).
         control: also unlearn the clean request (no triggers) with the plain loss.
-        method_kwargs: extra hyperparameters for the method (e.g. ``{"beta": 0.1}``).
+        method_kwargs: hyperparameters of the method, passed to every run (the scope run's base
+            too). Default NPO+RT (``retain_weight=1``): without a retain term plain NPO degrades
+            every prompt, so no utility loss is "stealthy".
     """
 
     triggers: list[str] = field(default_factory=lambda: ["please", "then"])
     position: str = "both"
     method: str = "npo"
-    steps: int = 20
-    lr: float = 1e-4
-    batch_size: int = 4
+    steps: int = 30
+    lr: float = 1e-3
+    batch_size: int = 8
     eta: float = 2.0
     n_eval: int = 64
     control: bool = True
-    method_kwargs: dict = field(default_factory=dict)
+    method_kwargs: dict = field(default_factory=lambda: {"retain_weight": 1.0})
 
 
 def with_triggers(question: str, triggers, position: str) -> str:

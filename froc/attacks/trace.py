@@ -7,7 +7,8 @@ detects unlearning with high accuracy even on forget-irrelevant inputs.
 
 Features per (prompt, model), from one teacher-forced pass over ``prompt + retain answer``: the
 sorted top-``top_k`` next-token log-probs and the entropy at the answer position, the answer's
-mean NLL and its first token's NLL. Samples: every retain prompt under the original model (label
+mean NLL and its first token's NLL, and the sorted top-``top_k`` log-probs and the entropy
+averaged over the answer positions. Samples: every retain prompt under the original model (label
 0) and under the unlearned model (label 1). Prompts (not samples) are split by a seeded draw, so a
 prompt's two versions are both in training or both held out; a standardised logistic regression
 (scikit-learn) is trained and its held-out accuracy and ROC AUC reported (chance 0.5). Not
@@ -26,7 +27,9 @@ from froc.attacks.base import AttackInputs
 from froc.errors import ConfigError
 from froc.models.encoding import collate, encode_qa, length_buckets, to_device
 
-FEATURES = ("top{k}_logp (sorted)", "entropy", "answer_mnll", "first_token_nll")
+FEATURES = ("top{k}_logp at the answer start (sorted)", "entropy at the answer start", "answer_mnll",
+            "first_token_nll", "top{k}_logp averaged over answer positions (sorted)",
+            "entropy averaged over answer positions")
 
 
 @dataclass
@@ -43,18 +46,18 @@ class TraceParams:
 
     top_k: int = 10
     test_fraction: float = 0.3
-    max_prompts: int | None = 400
+    max_prompts: int | None = 1000
     C: float = 1.0
     batch_size: int = 64
 
 
 @torch.inference_mode()
 def output_features(model, tokenizer, items, fmt, *, top_k: int, batch_size: int) -> np.ndarray:
-    """(N, top_k + 3) features of ``model`` on QA ``items`` (see the module docstring)."""
+    """(N, 2 * top_k + 4) features of ``model`` on QA ``items`` (see the module docstring)."""
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     enc = [encode_qa(tokenizer, it.question, it.answer, fmt) for it in items]
-    out = np.zeros((len(enc), top_k + 3), dtype=np.float64)
+    out = np.zeros((len(enc), 2 * top_k + 4), dtype=np.float64)
     was_training = model.training
     model.eval()
     try:
@@ -71,9 +74,14 @@ def output_features(model, tokenizer, items, fmt, *, top_k: int, batch_size: int
             k = min(top_k, at.shape[-1])
             top = at.topk(k, -1).values  # (B, k), sorted descending
             ent = -(at.exp() * at).sum(-1)
-            mnll = -tok_lp.sum(-1) / mask.sum(-1).clamp_min(1)
+            n_ans = mask.sum(-1).clamp_min(1)  # (B,)
+            mnll = -tok_lp.sum(-1) / n_ans
             f_nll = -tok_lp[rows, first]
-            feats = torch.cat([top, ent[:, None], mnll[:, None], f_nll[:, None]], -1).double().cpu().numpy()
+            w = mask.float()[..., None]  # (B, T-1, 1)
+            top_avg = (lsm.topk(k, -1).values * w).sum(1) / n_ans[:, None]  # (B, k)
+            ent_avg = (-(lsm.exp() * lsm).sum(-1) * mask).sum(-1) / n_ans  # (B,)
+            feats = torch.cat([top, ent[:, None], mnll[:, None], f_nll[:, None], top_avg, ent_avg[:, None]],
+                              -1).double().cpu().numpy()
             out[np.asarray(idx), : feats.shape[1]] = feats
     finally:
         model.train(was_training)

@@ -56,7 +56,7 @@ def make_retain():
     return [QAItem(id=f"r{i}", subject=s, question=q, answer=a, perturbed_answers=w) for i, (s, q, a, w) in enumerate(rows)]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """Tiny models run fastest on one thread (and do not fight other test processes for cores)."""
     n = torch.get_num_threads()
