@@ -111,7 +111,8 @@ def working_copy(model):
     return clone
 
 
-def score(model, tokenizer, probes: Sequence[Any], inputs: AttackInputs, *, model_name: str = "attacked") -> pd.DataFrame:
+def score(model, tokenizer, probes: Sequence[Any], inputs: AttackInputs, *,
+          model_name: str = "attacked") -> pd.DataFrame:
     """``score_probes(...).table`` with the run's score settings (``DEFAULT_SCORE_KWARGS`` + the caller's)."""
     from froc.metrics.scoring import score_probes
 
@@ -157,6 +158,16 @@ def score_with_prompts(model, tokenizer, probes: Sequence[Any], prompts: Sequenc
     finally:
         model.train(was_training)
     return build_table(list(probes), plan, raw, gens, mink_k=mink_k, model_name=model_name)
+
+
+def require_qa(items: Sequence[Any], attack: str, what: str = "probes") -> None:
+    """Attacks that rewrite prompts need question/answer items."""
+    bad = [getattr(it, "id", i) for i, it in enumerate(items)
+           if not (hasattr(it, "question") and hasattr(it, "answer"))]
+    if bad:
+        from froc.errors import ConfigError
+
+        raise ConfigError(f"attack '{attack}' needs QA {what} (question/answer); {len(bad)} are not, e.g. {bad[0]!r}")
 
 
 def fact_key(item) -> tuple:

@@ -22,7 +22,7 @@ class AttackRun:
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
-    """``["steps=20", "triggers=[please, then]"]`` -> ``{"steps": 20, "triggers": ["please", "then"]}`` (YAML values)."""
+    """``["steps=20", "triggers=[please, then]"]`` -> ``{"steps": 20, "triggers": ["please", "then"]}`` (YAML)."""
     import yaml
 
     out: dict[str, Any] = {}
@@ -141,7 +141,8 @@ def print_attack(run: AttackRun) -> None:
         for k, v in flat.items():
             t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     con.print(t)
-    con.print(f"written: {run.out / 'attack.json'}" + (f", {run.out / 'attack_scores.parquet'}" if res.scores is not None else ""))
+    written = [run.out / "attack.json"] + ([run.out / "attack_scores.parquet"] if res.scores is not None else [])
+    con.print("written: " + ", ".join(str(w) for w in written))
 
 
 def attacks_table():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from froc.attacks.base import AttackInputs, fact_key, knowledge_summary, score
+from froc.attacks.base import AttackInputs, fact_key, knowledge_summary, require_qa, score
 from froc.errors import ConfigError
 
 
@@ -70,6 +70,7 @@ def attack(inputs: AttackInputs, p: InContextParams):
         raise ConfigError(f"in_context: n_context must be >= 1, got {p.n_context}")
     if p.source not in ("forget", "probes"):
         raise ConfigError(f"in_context: source must be 'forget' or 'probes', got {p.source!r}")
+    require_qa(inputs.probes, "in_context")
     fmt = inputs.fmt
     source = "forget" if p.source == "forget" and inputs.forget else "probes"
     pool = list(inputs.forget) if source == "forget" else list(inputs.probes)

@@ -182,7 +182,8 @@ def attack(inputs: AttackInputs, p: LogitGuidedParams):
                                          batch_size=p.batch_size)
     finally:
         post.train(modes[0]), pre.train(modes[1])
-    table = build_table(inputs.probes, plan, raw, guided, mink_k=float(kw.get("mink_k", 0.2)), model_name="logit_guided")
+    table = build_table(inputs.probes, plan, raw, guided, mink_k=float(kw.get("mink_k", 0.2)),
+                        model_name="logit_guided")
     rec_greedy, _ = rouge_l(greedy, plan.references)
     rec_pre, _ = rouge_l(greedy_pre, plan.references)
     table["greedy_generation"] = greedy

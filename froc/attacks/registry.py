@@ -71,7 +71,7 @@ def get_attack(name: str) -> AttackSpec:
     return ATTACKS[name]
 
 
-def _coerce(name: str, field: dataclasses.Field, hint: Any, value: Any) -> Any:
+def _coerce(name: str, hint: Any, value: Any) -> Any:
     """Turn CLI/YAML values into the field's type (``"20"`` -> 20, ``"inf"`` -> inf, ``"a,b"`` -> list)."""
     if value is None:
         return None
@@ -105,8 +105,8 @@ def _coerce(name: str, field: dataclasses.Field, hint: Any, value: Any) -> Any:
                 raise ValueError(value)
             return dict(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"invalid value {value!r} for parameter '{name}' (expected {getattr(base, '__name__', base)})") \
-            from None
+        expected = getattr(base, "__name__", base)
+        raise ConfigError(f"invalid value {value!r} for parameter '{name}' (expected {expected})") from None
     return value
 
 
@@ -119,7 +119,7 @@ def build_params(spec: AttackSpec, params: dict[str, Any] | None):
         raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for attack '{spec.name}'; "
                           f"valid parameters: {', '.join(valid) or '(none)'}")
     hints = typing.get_type_hints(spec.params)
-    return spec.params(**{k: _coerce(k, valid[k], hints[k], v) for k, v in params.items()})
+    return spec.params(**{k: _coerce(k, hints[k], v) for k, v in params.items()})
 
 
 def run_attack(name: str, model, tokenizer, probes: Sequence[Any], *, original=None, forget=None, retain=None,

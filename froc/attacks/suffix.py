@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
-from froc.attacks.base import AttackInputs, fact_key, knowledge_summary, score_with_prompts, seeded_subset
+from froc.attacks.base import (AttackInputs, fact_key, knowledge_summary, require_qa, score_with_prompts,
+                               seeded_subset)
 from froc.errors import ConfigError
 from froc.models.encoding import PromptFormat
 
@@ -203,6 +204,7 @@ def check(p: SuffixParams) -> None:
 
 def attack(inputs: AttackInputs, p: SuffixParams):
     check(p)
+    require_qa(inputs.probes, "suffix")
     fmt, tok, model = inputs.fmt, inputs.tokenizer, inputs.model
     source = "forget" if inputs.forget else "probes"
     pool = [it for it in (inputs.forget if inputs.forget else inputs.probes) if hasattr(it, "question")]

@@ -107,8 +107,9 @@ def attack(inputs: AttackInputs, p: TraceParams):
     rng.shuffle(order)
     test_idx, train_idx = np.array(sorted(order[:n_test])), np.array(sorted(order[n_test:]))
 
-    f_orig = output_features(inputs.original, inputs.tokenizer, items, inputs.fmt, top_k=p.top_k, batch_size=p.batch_size)
-    f_unl = output_features(inputs.model, inputs.tokenizer, items, inputs.fmt, top_k=p.top_k, batch_size=p.batch_size)
+    kw = {"top_k": p.top_k, "batch_size": p.batch_size}
+    f_orig = output_features(inputs.original, inputs.tokenizer, items, inputs.fmt, **kw)
+    f_unl = output_features(inputs.model, inputs.tokenizer, items, inputs.fmt, **kw)
 
     def xy(ix):
         return np.concatenate([f_orig[ix], f_unl[ix]]), np.r_[np.zeros(len(ix)), np.ones(len(ix))]

@@ -53,7 +53,8 @@ def make_retain():
             ("world", "What colour is the sky?", "blue", ["green"]),
             ("world", "Who wrote the book 'The Glass Orchard'?", "Alda Voss", ["Brin Tallo"]),
             ("world", "the quick brown fox jumps over", "the lazy dog", ["Marrow Bay"])]
-    return [QAItem(id=f"r{i}", subject=s, question=q, answer=a, perturbed_answers=w) for i, (s, q, a, w) in enumerate(rows)]
+    return [QAItem(id=f"r{i}", subject=s, question=q, answer=a, perturbed_answers=w)
+            for i, (s, q, a, w) in enumerate(rows)]
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -90,7 +90,8 @@ def test_logit_guided_decoding_recovers_more_than_greedy(bench):
 
 
 def test_trace_classifier_beats_chance_on_a_strongly_unlearned_model(bench):
-    """Measured: held-out accuracy 0.84, AUC 0.90 on 300 held-out retain prompts (600 samples; seeds 1, 2: 0.80, 0.82); chance 0.5."""
+    """Measured: held-out accuracy 0.84, AUC 0.90 on 300 held-out retain prompts (600 samples; seeds 1
+    and 2: 0.80, 0.82); chance 0.5."""
     views, original, unlearned, tok, _ = bench
     res = run_attack("trace", unlearned, tok, [], original=original, retain=views.retain, seed=0)
     assert res.scores is None and res.details["n_test_samples"] >= 100

@@ -134,8 +134,8 @@ def test_quantization_error_8bit_small_4bit_larger(tiny_pair, probes):
     assert not any("embed" in n or "lm_head" in n for n in d8["layers"])
     with_emb = _run("quantize_8bit", tiny_pair, probes, None, None, include_embeddings=True).details
     assert with_emb["n_layers"] == d8["n_layers"] + 1
-    k8 = np.abs(r8.scores["knowledge"].to_numpy() - _run("forms", tiny_pair, probes, None, None, forms=["qa", "paraphrase", "cloze"]).scores["knowledge"].to_numpy())
-    assert k8.max() < 0.05  # 8-bit barely moves the scores
+    plain = _run("forms", tiny_pair, probes, None, None, forms=["qa", "paraphrase", "cloze"]).scores  # unattacked
+    assert np.abs(r8.scores["knowledge"].to_numpy() - plain["knowledge"].to_numpy()).max() < 0.05  # 8-bit: tiny change
 
 
 # ----------------------------------------------------------------------------- forms / paraphrase
@@ -244,3 +244,13 @@ def test_stealthy_request_reports_plain_scope_and_control(tiny_pair, probes, for
         assert set(d[run]) >= {"clean", "triggered", "trigger_drop"}
     assert d["plain"]["status"] == d["scope"]["status"] == "completed"
     assert set(d["summary"]) >= {"attack_effect_plain", "attack_effect_scope", "attack_effect_control"}
+
+
+def test_prompt_rewriting_attacks_need_qa_probes(tiny_pair, probes):
+    from froc.data.schema import TextItem
+
+    _, m, tok = tiny_pair
+    text = [TextItem(id="t0", subject="fox", text="the quick brown fox jumps over the lazy dog")]
+    for name in ("in_context", "suffix"):
+        with pytest.raises(ConfigError, match="needs QA probes"):
+            run_attack(name, m, tok, probes + text)
