@@ -83,12 +83,12 @@ def check_layer(model, layer: int, what: str = "layer") -> int:
     return layer % n
 
 
-def _hidden(output):
+def layer_hidden(output):
     """A decoder layer returns a tensor (transformers >= 5) or a tuple whose first entry is one."""
     return output[0] if isinstance(output, tuple) else output
 
 
-def _replace_hidden(output, h):
+def replace_layer_hidden(output, h):
     return (h,) + tuple(output[1:]) if isinstance(output, tuple) else h
 
 
@@ -98,7 +98,7 @@ def capture_layer(model, layer: int) -> Iterator[dict[str, Tensor]]:
     got: dict[str, Tensor] = {}
 
     def hook(_module, _inputs, output):
-        got["h"] = _hidden(output)
+        got["h"] = layer_hidden(output)
 
     handle = decoder_layers(model)[layer].register_forward_hook(hook)
     try:
@@ -112,8 +112,8 @@ def perturb_layer(model, layer: int, delta: Tensor) -> Iterator[None]:
     """Add ``delta`` (B, T, D) to the output of decoder layer ``layer`` (the residual stream) while active."""
 
     def hook(_module, _inputs, output):
-        h = _hidden(output)
-        return _replace_hidden(output, h + delta.to(h.dtype))
+        h = layer_hidden(output)
+        return replace_layer_hidden(output, h + delta.to(h.dtype))
 
     handle = decoder_layers(model)[layer].register_forward_hook(hook)
     try:

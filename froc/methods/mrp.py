@@ -31,7 +31,8 @@ import torch
 from torch import Tensor
 
 from froc.methods.base import Batch, Context, Loss
-from froc.methods.common import _hidden, _replace_hidden, capture_layer, check_layer, decoder_layers, nll_term, num_layers
+from froc.methods.common import (capture_layer, check_layer, decoder_layers, layer_hidden, nll_term, num_layers,
+                                 replace_layer_hidden)
 from froc.models.encoding import collate, to_device
 
 PROJECTIONS_FILE = "projections.safetensors"
@@ -94,8 +95,8 @@ def set_projection_hooks(model, proj: dict[int, Tensor]) -> None:
     handles = []
     for layer, q in sorted(proj.items()):
         def hook(_module, _inputs, output, q=q):
-            h = _hidden(output)
-            return _replace_hidden(output, project_out(h, q.to(h.device)))
+            h = layer_hidden(output)
+            return replace_layer_hidden(output, project_out(h, q.to(h.device)))
 
         handles.append(layers[layer].register_forward_hook(hook))
     model._froc_projections = {int(k): v for k, v in proj.items()}
