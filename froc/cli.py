@@ -152,7 +152,7 @@ def model_train_benchmark(
     forget_split: int = typer.Option(10, "--forget-split", help="Percent of people to forget: 1, 5 or 10."),
     people: int = typer.Option(200, "--people", help="Number of fictitious people."),
     seed: int = typer.Option(0, "--seed", help="Data seed."),
-    arch: str = typer.Option("small", "--arch", help="Model size: tiny, small, 1m, 5m, 20m, 100m."),
+    arch: str = typer.Option("mini", "--arch", help="Model size: tiny, mini, small, 1m, 5m, 20m, 100m."),
     epochs: int = typer.Option(None, "--epochs", help="Maximum training epochs (default from the built-in config)."),
     force: bool = typer.Option(False, "--force", help="Retrain even if cached models exist."),
 ) -> None:

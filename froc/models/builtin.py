@@ -41,7 +41,7 @@ class BuiltinConfig:
     n_people: int = 200
     data_seed: int = 0
     forget_split: str = "forget10"
-    arch: str = "small"
+    arch: str = "mini"
     vocab_size: int = 1024
     model_seed: int = 0
     alt_forms_per_fact: int = 1  # besides every qa template: this many of cloze/mcq/yesno per fact (rotating)

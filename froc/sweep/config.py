@@ -40,7 +40,7 @@ class BuiltinSpec(_Strict):
 
     people: int = 200
     forget_split: Literal[1, 5, 10] = 10
-    arch: str = "small"
+    arch: str = "mini"
     data_seed: int = 0
     epochs: int | None = None
 
