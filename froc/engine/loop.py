@@ -168,10 +168,17 @@ def _mean_total(compute, micro: list[Batch]) -> torch.Tensor:
 
 
 def _all_finite(params) -> bool:
-    """Whether every weight is finite: one float64 sum per tensor (NaN and inf propagate; a float64 sum
-    of finite float32/bf16/fp16 values cannot overflow). ~6x cheaper on CPU than ``isfinite(p).all()``
-    per tensor, which allocated a bool copy of the model every step (benchmarks/unlearn_step)."""
-    return bool(torch.isfinite(torch.stack([p.detach().sum(dtype=torch.float64) for p in params]).sum()))
+    """Whether every weight is finite.
+
+    Fast path: one float32 sum per tensor (a NaN or inf anywhere makes the total non-finite), ~10x
+    cheaper on CPU than ``isfinite(p).all()`` per tensor, which allocates a bool copy of the model
+    every step (benchmarks/unlearn_step). A non-finite total can also be a float32 overflow of finite
+    weights, so that case is decided by the exact per-tensor check.
+    """
+    total = torch.stack([p.detach().sum(dtype=torch.float32) for p in params]).sum()
+    if torch.isfinite(total):
+        return True
+    return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
 
 
 def _diverged(result: UnlearnResult, step: int, reason: str) -> None:
