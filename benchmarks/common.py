@@ -2,7 +2,10 @@
 
 Every figure the suite reports is a *ratio measured side by side in one run*: the compared variants
 run interleaved (A B, then B A, ...) and each ratio is the median over rounds of the per-round
-ratio, so a burst of load from other processes hits both sides of a pair alike.
+ratio, so a burst of load from other processes hits both sides of a pair alike. On the CPU, time is
+the process's CPU time with one torch thread (``--threads 1``, the default): on a shared,
+oversubscribed machine wall time mostly measures waiting for a core (wall times are kept in the
+JSON too).
 
 Peak memory on CPU (``peak_rss_child``): each variant runs in a child process forked from the
 benchmark (imports and shared inputs already loaded, so no re-import). The child drops to one
@@ -113,7 +116,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         t.add_column(c, justify="left" if i == 0 else "right")
     for r in rows:
         t.add_row(*[str(x) for x in r])
-    console = Console(width=max(120, Console().width))
+    console = Console(width=max(160, Console().width))
     console.print(t)
     for n in notes:
         console.print(n, highlight=False, markup=False)
@@ -212,33 +215,110 @@ class TokenCounter:
 # ----------------------------------------------------------------------------- interleaved timing
 
 
-def interleave(variants: dict[str, Callable[[], Any]], repeats: int, *, warmup: bool | Sequence[str] = True,
-               setup: Callable[[str], Any] | None = None) -> dict[str, list[float]]:
-    """Wall times of each variant over ``repeats`` interleaved rounds (order reversed every other round).
+def now(clock: str = "cpu") -> float:
+    """``cpu``: this process's CPU time (all its threads); ``wall``: ``time.perf_counter()``."""
+    return time.process_time() if clock == "cpu" else time.perf_counter()
 
-    ``setup(name)`` (untimed) runs before each call and its return value is passed to the variant
-    (then ``variants[name](state)``); without it variants take no argument. One untimed warm-up call
-    per variant first (imports, lazy initialisation) unless ``warmup=False``; a list of names warms
-    only those.
+
+def interleave(variants: dict[str, Callable[[], Any]], repeats: int, *, warmup: bool | Sequence[str] = True,
+               setup: Callable[[str], Any] | None = None, clock: str = "cpu",
+               wall: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+    """Times of each variant over ``repeats`` interleaved rounds (order reversed every other round).
+
+    ``clock="cpu"`` (default) times the process's CPU time: with one torch thread and no I/O it is the
+    work done, not the time spent waiting for a core on a shared machine; ``"wall"`` for GPU work.
+    Wall times are also collected into ``wall`` when given. ``setup(name)`` (untimed) runs before each
+    call and its return value is passed to the variant (then ``variants[name](state)``); without it
+    variants take no argument. One untimed warm-up call per variant first (imports, lazy set-up)
+    unless ``warmup=False``; a list of names warms only those.
     """
     names = list(variants)
     times: dict[str, list[float]] = {n: [] for n in names}
+    if wall is not None:
+        wall.update({n: [] for n in names})
 
-    def call(n: str) -> float:
+    def call(n: str) -> tuple[float, float]:
         state = setup(n) if setup else None
         gc.collect()
-        t = time.perf_counter()
+        t, w = now(clock), time.perf_counter()
         variants[n](state) if setup else variants[n]()
-        dt = time.perf_counter() - t
+        dt, dw = now(clock) - t, time.perf_counter() - w
         del state
-        return dt
+        return dt, dw
 
     for n in (names if warmup is True else list(warmup or [])):
         call(n)
     for r in range(repeats):
         for n in (names if r % 2 == 0 else names[::-1]):
-            times[n].append(call(n))
+            dt, dw = call(n)
+            times[n].append(dt)
+            if wall is not None:
+                wall[n].append(dw)
     return times
+
+
+def lockstep(variants: dict[str, Callable[[Callable[[], None]], Any]]) -> dict[str, dict]:
+    """Run the variants in threads that take turns, one step each: the finest interleaving.
+
+    ``variants[name](tick)`` runs one variant and calls ``tick()`` at the end of each of its steps;
+    ``tick`` records the thread's CPU time and hands the turn to the next variant (in the order given,
+    skipping finished ones). Only one variant runs at any moment, and a few hundred milliseconds later
+    the next one, so load from other processes hits all of them alike. Returns, per variant,
+    ``{"cpu_s": thread CPU time of the whole call, "stamps": CPU time at each tick, "value": result}``.
+    Needs torch at one intra-op thread (the suite's default) so each variant's work runs on its own
+    thread; ``time.thread_time`` then measures it.
+    """
+    import threading
+
+    names = list(variants)
+    cond = threading.Condition()
+    state = {"turn": names[0], "done": set()}
+    out: dict[str, dict] = {n: {"cpu_s": None, "stamps": [], "value": None} for n in names}
+    errors: list[BaseException] = []
+
+    def pass_turn(me: str) -> None:  # call with cond held
+        i = names.index(me)
+        for k in range(1, len(names) + 1):
+            nxt = names[(i + k) % len(names)]
+            if nxt not in state["done"]:
+                state["turn"] = nxt
+                break
+        cond.notify_all()
+
+    def wait_turn(me: str) -> None:  # call with cond held
+        cond.wait_for(lambda: state["turn"] == me or errors)
+
+    def worker(me: str) -> None:
+        with cond:
+            wait_turn(me)
+        t0 = time.thread_time()
+
+        def tick() -> None:
+            out[me]["stamps"].append(time.thread_time() - t0)
+            with cond:
+                pass_turn(me)
+                wait_turn(me)
+            if errors:
+                raise RuntimeError("another lockstep variant failed")
+
+        try:
+            out[me]["value"] = variants[me](tick)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
+            errors.append(e)
+        finally:
+            out[me]["cpu_s"] = time.thread_time() - t0
+            with cond:
+                state["done"].add(me)
+                pass_turn(me)
+
+    threads = [threading.Thread(target=worker, args=(n,), name=f"lockstep-{n}") for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return out
 
 
 def median(x: Sequence[float]) -> float:
@@ -269,6 +349,19 @@ def _vm(key: str) -> int | None:
     return None
 
 
+def _fixed_malloc(mmap_threshold: int = 64 * 1024) -> None:
+    """Make resident memory track live memory: every allocation >= 64 KiB (every tensor that matters)
+    gets its own mmap, returned to the OS when freed, and the heap top is trimmed. glibc otherwise
+    raises its mmap threshold as blocks are freed and keeps later blocks on the heap, so peak RSS
+    depends on the allocation history (+-20 MB run to run at 5M parameters)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, mmap_threshold)  # M_MMAP_THRESHOLD (also stops its dynamic adjustment)
+        libc.mallopt(-1, mmap_threshold)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def peak_rss_child(fn: Callable[[], Any], timeout: float = 300.0, warmup: Callable[[], Any] | None = None) -> dict:
     """Run ``fn()`` in a forked child and return its peak resident memory since the start of ``fn``.
 
@@ -291,6 +384,7 @@ def peak_rss_child(fn: Callable[[], Any], timeout: float = 300.0, warmup: Callab
             import torch
 
             torch.set_num_threads(1)  # libgomp's thread pool does not survive fork; one thread never enters it
+            _fixed_malloc()
             if warmup is not None:  # fault in the code pages and one-time state the measured run will touch
                 warmup()
             gc.collect()
@@ -365,7 +459,8 @@ def peak_memory(variants: dict[str, Callable[[], Any]], baseline: Callable[[], A
     base = median(runs["baseline"])
     res = {n: {"peak_mb": median(runs[n]), "above_baseline_mb": median(runs[n]) - base, "runs_mb": runs[n],
                "value": values[n]} for n in names}
-    res["_method"] = ("forked child per run, 1 thread, warm-up run on a tiny model, malloc_trim + high-water reset ("
+    res["_method"] = ("forked child per run, 1 thread, glibc mmap threshold fixed at 64 KiB, "
+                      + ("warm-up run on a tiny model, " if warmup else "") + "malloc_trim + high-water reset ("
                       + ("/proc/self/clear_refs" if reset else "NOT available: peaks floored at the fork's RSS")
                       + "), ru_maxrss after the run minus the same for a baseline child that builds the same "
                         "model and data")
@@ -378,5 +473,12 @@ def start(name: str, args: argparse.Namespace) -> None:
 
     if args.threads and args.threads > 0:
         torch.set_num_threads(args.threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # keep tokenization on the calling thread
+    try:  # "Loading weights" bars of every load_model call would drown the tables
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
     print(f"\n== benchmark {name}{' (--tiny)' if args.tiny else ''}, {torch.get_num_threads()} torch thread(s) ==",
           flush=True)

@@ -6,10 +6,12 @@ run forward on every forget batch.
 The losses are exactly froc's (``froc.methods.ga/npo/graddiff``): per-sequence mean NLL over answer
 tokens, then the batch mean; NPO on summed answer log-probs. As in open-unlearning's
 ``compute_batch_nll``, the labels are passed to the model (so Hugging Face also computes its own
-mean loss, unused) and the per-token NLL is taken from the returned logits. The optimizer is
-``torch.optim.AdamW`` over every parameter with froc's defaults (Trainer's own would skip weight
-decay on norms and biases), the schedule constant, clipping 1.0: with the same batch order
-(``order``) the loss curve equals froc's up to float rounding, which ``unlearn_step`` checks.
+mean loss, unused) and the per-token NLL is taken from the returned logits. The optimizer is the
+Trainer's default (``adamw_torch_fused`` in transformers 5) with froc's hyperparameters (lr, betas,
+eps, weight decay 0.01, which the Trainer does not apply to norm weights and biases), the schedule
+constant, clipping 1.0: with the same batch order (``forget_order``/``retain_order``) the loss
+curve equals froc's up to float rounding (and the decay of the norm weights, ~1e-7 per step), which
+``unlearn_step`` checks.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, SequentialSampler
-from transformers import PrinterCallback, ProgressCallback, Trainer, TrainingArguments
+from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 
 from froc.models.encoding import DEFAULT_FORMAT, collate, encode_item
 
@@ -103,10 +105,29 @@ class UnlearnTrainer(Trainer):
         return (loss, None) if return_outputs else loss
 
 
+class OnStep(TrainerCallback):
+    """Calls ``fn()`` at the end of every optimizer step."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.fn()
+
+
+def default_optimizer() -> str:
+    """The optimizer the Trainer uses when none is given (``TrainingArguments.optim``)."""
+    with tempfile.TemporaryDirectory() as out:
+        optim = TrainingArguments(output_dir=out, report_to="none", use_cpu=not torch.cuda.is_available()).optim
+    return getattr(optim, "value", str(optim))
+
+
 def run_reference(model, tokenizer, forget, retain, method: str, *, steps: int, batch_size: int, lr: float,
                   forget_order: Sequence[int], retain_order: Sequence[int] | None, weight_decay: float = 0.01,
-                  betas=(0.9, 0.999), max_grad_norm: float = 1.0, seed: int = 0) -> list[float]:
-    """Train ``model`` in place for ``steps`` steps with the reference trainer; return the step losses."""
+                  betas=(0.9, 0.999), max_grad_norm: float = 1.0, seed: int = 0, on_step=None) -> list[float]:
+    """Train ``model`` in place for ``steps`` steps with the reference trainer; return the step losses.
+
+    ``on_step()``, if given, runs at the end of every step (a ``TrainerCallback``)."""
     uses_retain = method == "graddiff"
     ds = ForgetRetainDataset(tokenizer, forget, retain if uses_retain else None, forget_order[: steps * batch_size],
                              retain_order[: steps * batch_size] if uses_retain and retain_order is not None else None)
@@ -115,13 +136,15 @@ def run_reference(model, tokenizer, forget, retain, method: str, *, steps: int, 
             output_dir=out, per_device_train_batch_size=batch_size, max_steps=steps, learning_rate=lr,
             lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=max_grad_norm, logging_strategy="no",
             save_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
-            dataloader_num_workers=0, dataloader_pin_memory=False, remove_unused_columns=False, seed=seed)
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
+            dataloader_num_workers=0, dataloader_pin_memory=False, remove_unused_columns=False, seed=seed,
+            weight_decay=weight_decay, adam_beta1=betas[0], adam_beta2=betas[1], adam_epsilon=1e-8)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         trainer = UnlearnTrainer(model=model, args=args, train_dataset=ds, data_collator=PairCollator(pad),
-                                 optimizers=(opt, None), method=method)
+                                 method=method)
         for cb in (PrinterCallback, ProgressCallback):  # no console output (froc runs with progress=False)
             trainer.remove_callback(cb)
+        if on_step is not None:
+            trainer.add_callback(OnStep(on_step))
         trainer.train()
         losses = trainer.step_losses
         del trainer

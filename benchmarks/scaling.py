@@ -7,7 +7,7 @@ sample of utility probes, as ``froc.sweep.prepare`` builds it).
 
 - request axis: forget01 / forget05 / forget10 of a 100-person benchmark (1 / 5 / 10 people) on the
   ``small`` model: the forget set and the forget probes grow, the step budget does not;
-- model axis: tiny / mini / small / 1m / 5m on forget10.
+- model axis: tiny / mini / small / 1m / 5m on forget05.
 
 Every point of an axis runs in each round (order reversed every other round); times are medians
 and each is also given relative to the axis' first point (median of per-round ratios). The growth
@@ -82,18 +82,19 @@ def main(argv=None) -> dict:
     def config(arch: str, split: str):
         def call(model):
             v = views[split]
-            t = time.perf_counter()
+            t = time.process_time()
             unlearn(model, tok, v.forget_request, v.retain, method="npo", config=cfg, progress=False,
                     retain_weight=1.0)
-            t_u = time.perf_counter() - t
-            t = time.perf_counter()
+            t_u = time.process_time() - t
+            t = time.process_time()
             score_probes(model, tok, probes[split], batch_size=64, generate=True, max_new_tokens=new, progress=False)
             rec = parts.setdefault(f"{arch}/{split}", {"unlearn": [], "score": []})
             rec["unlearn"].append(t_u)
-            rec["score"].append(time.perf_counter() - t)
+            rec["score"].append(time.process_time() - t)
         return call
 
-    axes = {"request": {s: ("small", s) for s in splits}, "model": {a: (a, "forget10") for a in sizes}}
+    model_split = "forget10" if tiny else "forget05"
+    axes = {"request": {s: ("small", s) for s in splits}, "model": {a: (a, model_split) for a in sizes}}
     result = {"name": NAME, "tiny": tiny,
               "setup": {"method": "npo", "retain_weight": 1.0, "steps": steps, "batch_size": args.batch_size,
                         "max_new_tokens": new, "utility_probes": n_util, "repeats": repeats,
@@ -125,7 +126,7 @@ def main(argv=None) -> dict:
                                 "x": "forget items" if axis == "request" else "parameters"}
         result["ratios"][axis] = {"exponent": k_all, "exponent_last_two": k_top,
                                   "last_over_first": per[list(points)[-1]]["relative_to_first"]}
-        what = "forget request (small model)" if axis == "request" else "model size (forget10)"
+        what = "forget request (small model)" if axis == "request" else f"model size ({model_split})"
         print_table(f"scaling by {what}: one config = npo run ({steps} steps x batch {args.batch_size}) + scoring "
                     f"with generation; median of {repeats} interleaved rounds",
                     ["point", "forget items" if axis == "request" else "params", "probes", "unlearn s", "score s",

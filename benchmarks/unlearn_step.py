@@ -3,12 +3,15 @@
 Compared, for ga, npo and graddiff: ``froc.unlearn`` and ``benchmarks.hf_reference`` (a
 ``transformers.Trainer`` subclass overriding ``compute_loss``; NPO keeps a second full model and
 runs it forward every step) on the same model, the same built-in benchmark forget/retain items in
-the same batch order, the same batch size, steps and optimizer. Both are timed end to end (setup
+the same batch order, the same batch size, steps and optimizer settings (AdamW; froc's engine
+builds it fused where it can, the Trainer's default is fused too). Both are timed end to end (setup
 included: froc's one-pass reference log-prob cache, the reference's model copy and Trainer set-up),
-interleaved, and must agree on the loss curve.
+run in lockstep (two threads taking turns step by step, ``benchmarks.common.lockstep``; who starts
+alternates between rounds), and must agree on the loss curve.
 
 - tokens/s: training tokens (non-padding tokens of the forward passes with gradients, counted by a
-  hook; identical for both) / wall time; ratio = median over rounds of t_reference / t_froc.
+  hook; identical for both) / CPU time of the variant's thread; ratio = median over rounds of
+  t_reference / t_froc. Per step: median CPU time of steps 2..S (set-up excluded).
 - peak memory: each variant in a forked child (see ``benchmarks.common``), peak RSS above a baseline
   child that builds the same model and data; ratio = froc / reference.
 
@@ -18,12 +21,12 @@ Run: ``python -m benchmarks.unlearn_step [--tiny] [--arch 20m] [--steps 30]``.
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
-from benchmarks.common import (TokenCounter, start, bench_data, build_model, fmt_x, interleave, median, met,
-                               n_params, paired_ratio, parser, peak_memory, print_table, spread, write_result)
+from benchmarks.common import (TokenCounter, bench_data, build_model, fmt_x, lockstep, median, met, n_params,
+                               paired_ratio, parser, peak_memory, print_table, spread, start, write_result)
 
 NAME = "unlearn_step"
 METHODS = ("ga", "npo", "graddiff")
@@ -43,21 +46,33 @@ def orders(n_forget: int, n_retain: int, steps: int, batch_size: int, seed: int 
     return fo, ro
 
 
-def run_froc(model, tok, forget, retain, method: str, steps: int, batch_size: int) -> list[float]:
+def run_froc(model, tok, forget, retain, method: str, steps: int, batch_size: int,
+             on_step: Callable[[], None] | None = None) -> list[float]:
+    """``froc.unlearn``; ``on_step()`` (if given) runs at the end of every step, as a checkpoint callback."""
     from froc import unlearn
     from froc.engine import UnlearnConfig
 
-    cfg = UnlearnConfig(steps=steps, batch_size=batch_size, lr=LR, device="cpu", seed=0)
-    res = unlearn(model, tok, forget, retain, method=method, config=cfg, progress=False)
+    cfg = UnlearnConfig(steps=steps, batch_size=batch_size, lr=LR, device="cpu", seed=0,
+                        checkpoints=list(range(1, steps + 1)) if on_step is not None else [])
+    cb = (lambda step, m: on_step()) if on_step is not None else None
+    res = unlearn(model, tok, forget, retain, method=method, config=cfg, progress=False, on_checkpoint=cb)
     return res.losses
 
 
-def run_ref(model, tok, forget, retain, method: str, steps: int, batch_size: int) -> list[float]:
+def run_ref(model, tok, forget, retain, method: str, steps: int, batch_size: int,
+            on_step: Callable[[], None] | None = None) -> list[float]:
+    """The Trainer-subclass reference on froc's batch order; ``on_step()`` at the end of every step."""
     from benchmarks.hf_reference import run_reference
 
     fo, ro = orders(len(forget), len(retain), steps, batch_size)
     return run_reference(model, tok, forget, retain, method, steps=steps, batch_size=batch_size, lr=LR,
-                         forget_order=fo, retain_order=ro)
+                         forget_order=fo, retain_order=ro, on_step=on_step)
+
+
+def step_seconds(stamps: list[float]) -> float | None:
+    """Median duration of steps 2..S from end-of-step stamps (setup and the first step excluded)."""
+    d = [b - a for a, b in zip(stamps, stamps[1:])]
+    return median(d) if d else None
 
 
 RUNNERS = {"froc": run_froc, "reference": run_ref}
@@ -71,6 +86,8 @@ def encode_all(tok, items: Sequence) -> int:
 
 
 def main(argv=None) -> dict:
+    from benchmarks.hf_reference import default_optimizer
+
     ap = parser(__doc__)
     ap.add_argument("--arch", default=None, help="model size (froc.models.build.SIZES); default 5m (tiny: tiny)")
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 15; tiny 3)")
@@ -78,7 +95,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--people", type=int, default=None, help="benchmark size (default 20: forget10 = 40 items)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--mem-steps", type=int, default=None,
-                    help="steps of each memory child (default 3: the peak is reached by step 2; tiny 1)")
+                    help="steps of each memory child (default 2: Adam's moments exist from step 1's update, "
+                         "so step 2 holds everything; tiny 1)")
     ap.add_argument("--mem-repeats", type=int, default=None)
     args = ap.parse_args(argv)
     tiny = args.tiny
@@ -86,7 +104,7 @@ def main(argv=None) -> dict:
     steps = args.steps or (3 if tiny else 15)
     repeats = args.repeats or (1 if tiny else 2)
     mem_repeats = args.mem_repeats or 1
-    args.mem_steps = args.mem_steps or (1 if tiny else 3)
+    args.mem_steps = args.mem_steps or (1 if tiny else 2)
     B = 4 if tiny and args.batch_size == 8 else args.batch_size
     start(NAME, args)
 
@@ -98,20 +116,24 @@ def main(argv=None) -> dict:
 
     rows, per_method = [], {}
     for method in args.methods:
-        counted: dict[str, dict] = {}
-
-        def variant(name: str):
-            def call(model):
-                counter = TokenCounter(model)
-                try:
-                    losses = RUNNERS[name](model, tok, forget, retain, method, steps, B)
-                finally:
-                    counter.remove()
-                counted[name] = {"tokens": counter.tokens, "passes": counter.passes, "losses": losses}
-            return call
-
-        first = method == args.methods[0] and not tiny  # one untimed warm-up of each side (imports, lazy set-up)
-        times = interleave({n: variant(n) for n in RUNNERS}, repeats, setup=lambda n: fresh(), warmup=first)
+        if method == args.methods[0]:  # untimed warm-up of both sides on the tiny model (imports, lazy set-up)
+            lockstep({n: (lambda tick, n=n: RUNNERS[n](build_model(tok, "tiny"), tok, forget, retain, method, 2, B,
+                                                        tick)) for n in RUNNERS})
+        counted: dict[str, dict] = {n: {"cpu_s": [], "step_s": []} for n in RUNNERS}
+        for r in range(repeats):  # froc and the reference take turns step by step; who starts alternates
+            order = list(RUNNERS) if r % 2 == 0 else list(RUNNERS)[::-1]
+            models = {n: fresh() for n in order}  # untimed
+            counters = {n: TokenCounter(models[n]) for n in order}
+            res = lockstep({n: (lambda tick, n=n: RUNNERS[n](models[n], tok, forget, retain, method, steps, B, tick))
+                            for n in order})
+            for n in order:
+                counters[n].remove()
+                c = counted[n]
+                c["cpu_s"].append(res[n]["cpu_s"])
+                c["step_s"].append(step_seconds(res[n]["stamps"]))
+                c.update(tokens=counters[n].tokens, passes=counters[n].passes, losses=res[n]["value"])
+            models.clear()
+        times = {n: counted[n]["cpu_s"] for n in RUNNERS}
         tok_f, tok_r = counted["froc"]["tokens"], counted["reference"]["tokens"]
         lf, lr_ = counted["froc"]["losses"], counted["reference"]["losses"]
         loss_diff = max(abs(a - b) for a, b in zip(lf, lr_)) if lf and lr_ else None
@@ -132,6 +154,8 @@ def main(argv=None) -> dict:
 
         mem = peak_memory({n: mem_variant(n) for n in RUNNERS}, baseline, mem_repeats, warmup=None if tiny else warmup)
         speed = paired_ratio(times["reference"], times["froc"])  # t_ref / t_froc = tokens/s ratio (same tokens)
+        sf, sr = counted["froc"]["step_s"], counted["reference"]["step_s"]
+        per_step = paired_ratio(sr, sf) if None not in sf + sr else None
         mf = mem.get("froc", {}).get("above_baseline_mb")
         mr = mem.get("reference", {}).get("above_baseline_mb")
         mem_ratio = mf / mr if mf is not None and mr else None
@@ -142,6 +166,9 @@ def main(argv=None) -> dict:
             "peak_mb_above_baseline_froc": mf,
             "peak_mb_above_baseline_reference": mr,
             "peak_memory_ratio": mem_ratio,
+            "per_step_ratio": per_step, "step_s_froc": sf, "step_s_reference": sr,
+            "model_copy_mb": P * template.dtype.itemsize / 2**20,
+            "saved_mb": None if mf is None or mr is None else mr - mf,
             "seconds_froc": times["froc"], "seconds_reference": times["reference"],
             "spread_froc": spread(times["froc"]), "spread_reference": spread(times["reference"]),
             "training_tokens": tok_f, "training_tokens_reference": tok_r,
@@ -152,7 +179,7 @@ def main(argv=None) -> dict:
         }
         t = TARGETS[method]
         rows.append([method, f"{tok_f / median(times['froc']):.0f}", f"{tok_r / median(times['reference']):.0f}",
-                     fmt_x(speed), f">= {t['speed']}x: {met(speed, t['speed'])}",
+                     fmt_x(speed), f">= {t['speed']}x: {met(speed, t['speed'])}", fmt_x(per_step),
                      "-" if mf is None else f"{mf:.0f}", "-" if mr is None else f"{mr:.0f}", fmt_x(mem_ratio),
                      f"<= {t['memory']}x: {met(mem_ratio, t['memory'], False)}" if "memory" in t else "-",
                      "-" if loss_diff is None else f"{loss_diff:.1e}"])
@@ -162,6 +189,8 @@ def main(argv=None) -> dict:
         "setup": {"arch": arch, "params": P, "steps": steps, "batch_size": B, "lr": LR, "forget_items": len(forget),
                   "retain_items": len(retain), "repeats": repeats, "mem_repeats": mem_repeats,
                   "mem_steps": args.mem_steps, "threads": torch.get_num_threads(),
+                  "optimizer_froc": "torch.optim.AdamW (froc.engine.optim.build_optimizer)",
+                  "optimizer_reference": f"Trainer default: {default_optimizer()}",
                   "epochs_over_forget": steps * B / len(forget)},
         "memory_method": next(iter(per_method.values()))["memory"].get("_method") if per_method else None,
         "methods": per_method,
@@ -172,9 +201,11 @@ def main(argv=None) -> dict:
     print_table(
         f"unlearn_step: froc vs Trainer-subclass reference, {P / 1e6:.1f}M-param Llama, {steps} steps x batch {B} "
         f"({steps * B / len(forget):.1f} epochs of {len(forget)} forget items), median of {repeats} interleaved rounds",
-        ["method", "froc tok/s", "ref tok/s", "speed", "target", "froc MB", "ref MB", "memory", "target",
+        ["method", "froc tok/s", "ref tok/s", "speed", "target", "per step", "froc MB", "ref MB", "memory", "target",
          "max |dloss|"], rows,
-        [f"memory: {result['memory_method']}; MB = peak RSS above the baseline ({args.mem_steps} steps, 1 thread)",
+        ["speed = end-to-end tokens/s ratio (setup included); per step = median step time ratio, steps 2..S",
+         f"memory: {result['memory_method']}; MB = peak RSS above the baseline ({args.mem_steps} steps, 1 thread); "
+         f"one model copy = {P * template.dtype.itemsize / 2**20:.0f} MB",
          f"wrote {path}"])
     return result
 
