@@ -7,9 +7,13 @@ the process's CPU time with one torch thread (``--threads 1``, the default): on 
 oversubscribed machine wall time mostly measures waiting for a core (wall times are kept in the
 JSON too).
 
+``lockstep`` interleaves finer: variants in threads taking turns step by step, each timed by its
+thread's CPU time.
+
 Peak memory on CPU (``peak_rss_child``): each variant runs in a child process forked from the
 benchmark (imports and shared inputs already loaded, so no re-import). The child drops to one
-thread (GNU OpenMP is not fork-safe with more), returns free heap pages to the OS
+thread (GNU OpenMP is not fork-safe with more), fixes glibc's mmap threshold (resident memory then
+tracks live memory), runs a warm-up (faults in library code), returns free heap pages to the OS
 (``malloc_trim``), resets its high-water mark (``/proc/self/clear_refs``), builds its own copy of
 the model and data, runs, and reports ``resource.getrusage(RUSAGE_SELF).ru_maxrss``. A *baseline*
 child that builds the same model and data and then stops gives the floor; a variant's memory is its
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+_LOAD_AT_START: list[float] = []  # load average when the current benchmark started (set by ``start``)
 
 
 # ----------------------------------------------------------------------------- arguments and output
@@ -91,6 +96,8 @@ def write_result(name: str, result: dict, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.setdefault("machine", machine())
+    if _LOAD_AT_START:
+        result["machine"]["loadavg"] = list(_LOAD_AT_START)
     if hasattr(os, "getloadavg"):
         result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     path = out_dir / f"{name}.json"
@@ -468,9 +475,11 @@ def peak_memory(variants: dict[str, Callable[[], Any]], baseline: Callable[[], A
 
 
 def start(name: str, args: argparse.Namespace) -> None:
-    """Apply ``--threads`` and print the benchmark's banner."""
+    """Apply ``--threads``, note the load average, and print the benchmark's banner."""
     import torch
 
+    if hasattr(os, "getloadavg"):
+        _LOAD_AT_START[:] = [round(x, 2) for x in os.getloadavg()]
     if args.threads and args.threads > 0:
         torch.set_num_threads(args.threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # keep tokenization on the calling thread

@@ -34,7 +34,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--device", default=None, help="default cuda when available")
     ap.add_argument("--arch", default=None, help="model size (default 100m; tiny: tiny)")
     ap.add_argument("--steps", type=int, default=None, help="default 20 (tiny 2)")
-    ap.add_argument("--batch-size", type=int, default=None, help="default 32 (tiny 4)")
+    ap.add_argument("--batch-size", type=int, default=None, help="default 64 (tiny 4)")
     ap.add_argument("--gemm", type=int, default=None, help="GEMM size n (default 8192; tiny 256)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     args = ap.parse_args(argv)
@@ -49,7 +49,7 @@ def main(argv=None) -> dict:
     cuda = device.type == "cuda"
     arch = args.arch or ("tiny" if tiny else "100m")
     steps = args.steps or (2 if tiny else 20)
-    B = args.batch_size or (4 if tiny else 32)
+    B = args.batch_size or (4 if tiny else 64)
     repeats = args.repeats or (1 if tiny else 3)
     n_gemm = args.gemm or (256 if tiny else 8192)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -58,7 +58,7 @@ def main(argv=None) -> dict:
     from froc import unlearn
     from froc.engine import UnlearnConfig
 
-    data = bench_data(n_people=20 if tiny else 100, split="forget10")
+    data = bench_data(n_people=20 if tiny else 200, split="forget10")  # forget10 of 200 = 400 items
     tok, forget, retain = data.tokenizer, list(data.views.forget_request), list(data.views.retain)
     template = build_model(tok, arch, dtype=torch.bfloat16).to(device)
     N = flop_params(template)
