@@ -143,6 +143,16 @@ def met(value: float | None, target: float, higher_is_better: bool = True) -> st
 # ----------------------------------------------------------------------------- data and models
 
 
+def tmpdir() -> Path:
+    """A temporary folder removed when the process exits."""
+    import atexit
+    import shutil
+
+    d = Path(tempfile.mkdtemp(prefix="froc-bench-"))
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return d
+
+
 @dataclass
 class BenchData:
     """A generated built-in benchmark, one forget split's views and a BPE tokenizer fitted to its text."""
@@ -158,7 +168,7 @@ def bench_data(n_people: int = 40, split: str = "forget10", seed: int = 0, vocab
     from froc.data.benchmark import generate, split_views
     from froc.models.tokenizer import train_bpe_tokenizer
 
-    d = Path(tempfile.mkdtemp(prefix="froc-bench-"))
+    d = tmpdir()
     generate(d, n_people=n_people, seed=seed)
     views = split_views(d, split)
     texts = [f"{p.question} {p.answer}" for p in views.train_all + views.probes]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmarks.common import (start, fmt_x, interleave, median, met, paired_ratio, parser, print_table,
+from benchmarks.common import (fmt_x, interleave, median, met, paired_ratio, parser, print_table, start,
                                write_result)
 
 NAME = "scoring"

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (start, bench_data, build_model, fmt_x, interleave, median, paired_ratio, parser,
-                               print_table, write_result)
+from benchmarks.common import (bench_data, build_model, fmt_x, interleave, median, paired_ratio, parser, print_table,
+                               start, tmpdir, write_result)
 
 NAME = "sweep"
 GROUPS = ("forget", "neighbour", "retain", "world")
@@ -43,7 +43,7 @@ def prepared(tiny: bool, steps: list[int], arch: str):
 
     data = bench_data(n_people=20, split="forget10")
     views, tok = data.views, data.tokenizer
-    model_dir = Path(tempfile.mkdtemp(prefix="froc-bench-sweep-")) / "model"
+    model_dir = tmpdir() / "model"
     build_model(tok, arch).save_pretrained(str(model_dir))
     tok.save_pretrained(str(model_dir))
     caps = {"forget": 8 if tiny else None, "neighbour": 4 if tiny else 40, "retain": 4 if tiny else 40,

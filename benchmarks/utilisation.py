@@ -18,7 +18,7 @@ import copy
 
 import torch
 
-from benchmarks.common import (start, TokenCounter, bench_data, build_model, flop_params, interleave, median,
+from benchmarks.common import (TokenCounter, start, bench_data, build_model, flop_params, interleave, median,
                                paired_ratio, parser, print_table, write_result)
 
 NAME = "utilisation"
