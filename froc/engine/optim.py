@@ -28,6 +28,8 @@ from typing import Callable, Iterable
 import torch
 from torch import Tensor
 
+from froc.models.sft import fused_adamw_ok
+
 
 class SignSGD(torch.optim.Optimizer):
     """Signum: step along the sign of the gradient's exponential moving average."""
@@ -76,21 +78,11 @@ class SignAdam(torch.optim.Optimizer):
                 p.add_((m_hat / (v_hat.sqrt() + eps)).sign(), alpha=-lr)
 
 
-def _fused_ok(params: list[Tensor]) -> bool:
-    """Whether torch's fused AdamW kernel applies: floating-point parameters, all on CPU or all on CUDA.
-
-    Same update, one kernel per tensor instead of ~10 ops (transformers' Trainer defaults to it):
-    ~3x less optimizer time on CPU, ~10% of a step at 5M parameters (benchmarks/unlearn_step).
-    """
-    kinds = {p.device.type for p in params}
-    return len(kinds) == 1 and kinds <= {"cpu", "cuda"} and all(p.is_floating_point() for p in params)
-
-
 def build_optimizer(cfg, params: list[Tensor]) -> torch.optim.Optimizer:
     """The optimizer named by ``cfg.optimizer`` over ``params`` (see the module docstring)."""
     if cfg.optimizer in ("adamw", "zo_hybrid"):
         return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                                 fused=_fused_ok(params) or None)
+                                 fused=fused_adamw_ok(params) or None)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "signsgd":

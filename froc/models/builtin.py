@@ -27,7 +27,7 @@ from froc.models.sft import SFTConfig, answer_exact_match, train_sft
 from froc.models.tokenizer import train_bpe_tokenizer
 from froc.progress import console
 
-BUILTIN_VERSION = "1"
+BUILTIN_VERSION = "2"
 
 
 def default_cache_dir() -> Path:
@@ -45,8 +45,10 @@ class BuiltinConfig:
     vocab_size: int = 1024
     model_seed: int = 0
     alt_forms_per_fact: int = 1  # besides every qa template: this many of cloze/mcq/yesno per fact (rotating)
-    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=40, lr=3e-3, batch_size=32, stop_at_em=0.99,
-                                                             check_every=2, bf16=False))
+    # fp32 (bf16 autocast was 2.7x slower on this CPU), batch 64 (1.4x the tokens/s of 32), exact match on a
+    # 400-item sample after every epoch (~1% of an epoch at N=200) so training stops as soon as it has memorised
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=30, lr=3e-3, batch_size=64, stop_at_em=0.99,
+                                                             check_every=1, bf16=False))
 
     def key(self, bench_manifest: dict) -> str:
         blob = json.dumps({"v": BUILTIN_VERSION, "cfg": asdict(self), "data": bench_manifest.get("sha256", bench_manifest)},

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from froc.models.encoding import DEFAULT_FORMAT, PromptFormat, collate, encode_item, length_buckets, to_device
-from froc.models.logprobs import logprobs_from_logits
+from froc.models.logprobs import answer_logits, token_logprobs
 from froc.progress import progress_bar
 
 
@@ -45,6 +45,16 @@ class SFTResult:
     em_history: list[tuple[int, float]] = field(default_factory=list)
 
 
+def fused_adamw_ok(params: list[Tensor]) -> bool:
+    """Whether torch's fused AdamW kernel applies: floating-point parameters, all on CPU or all on CUDA.
+
+    Same update, one kernel per tensor instead of ~10 ops (transformers' Trainer defaults to it):
+    ~3x less optimizer time on CPU, ~10% of a step at 5M parameters (benchmarks/unlearn_step).
+    """
+    kinds = {p.device.type for p in params}
+    return len(kinds) == 1 and kinds <= {"cpu", "cuda"} and all(p.is_floating_point() for p in params)
+
+
 def _autocast(device: torch.device, enabled: bool):
     if not enabled:
         return torch.autocast(device_type=device.type, enabled=False)
@@ -66,7 +76,8 @@ def train_sft(model, tokenizer, items, config: SFTConfig | None = None, fmt: Pro
     total = cfg.epochs * n_batches if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * n_batches)
     warm = max(1, int(cfg.warmup_frac * total))
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98),
+                            fused=fused_adamw_ok(params) or None)
 
     def lr_at(step: int) -> float:
         if step < warm:
@@ -85,8 +96,7 @@ def train_sft(model, tokenizer, items, config: SFTConfig | None = None, fmt: Pro
                 for g in opt.param_groups:
                     g["lr"] = lr_at(res.steps)
                 with _autocast(device, cfg.bf16):
-                    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                logp, mask = logprobs_from_logits(logits, batch["labels"])  # (B, T-1)
+                    logp, mask = token_logprobs(model, batch)  # (B, T-1); LM head on answer positions only
                 loss = -(logp.sum() / mask.sum().clamp_min(1))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -137,11 +147,9 @@ def answer_exact_match(model, tokenizer, items, fmt: PromptFormat = DEFAULT_FORM
     out = torch.zeros(len(enc), dtype=torch.bool)
     for idx in length_buckets([len(e.ids) for e in enc], batch_size):
         batch = to_device(collate([enc[i] for i in idx], tokenizer.pad_token_id), device)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        pred = logits[:, :-1].argmax(-1)  # (B, T-1)
-        labels = batch["labels"][:, 1:]
-        mask = labels != -100
-        ok = ((pred == labels) | ~mask).all(-1)
+        logits, targets, mask = answer_logits(model, batch)  # (n, V), (n,), (B, T-1)
+        wrong = torch.zeros_like(mask).masked_scatter(mask, logits.argmax(-1) != targets)
+        ok = ~wrong.any(-1)
         out[torch.tensor(idx)] = ok.cpu()
     if was_training:
         model.train()

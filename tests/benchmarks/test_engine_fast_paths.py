@@ -7,7 +7,8 @@ import torch
 
 from froc.engine.config import UnlearnConfig
 from froc.engine.loop import _all_finite
-from froc.engine.optim import _fused_ok, build_optimizer
+from froc.engine.optim import build_optimizer
+from froc.models.sft import fused_adamw_ok
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
@@ -31,10 +32,10 @@ def test_adamw_is_fused_where_supported_and_takes_the_same_steps():
     p_fast, p_ref = torch.nn.Parameter(w.clone()), torch.nn.Parameter(w.clone())
     fast = build_optimizer(cfg, [p_fast])
     ref = torch.optim.AdamW([p_ref], lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    assert fast.defaults["fused"] is True and _fused_ok([p_fast])
+    assert fast.defaults["fused"] is True and fused_adamw_ok([p_fast])
     for g in grads:
         p_fast.grad, p_ref.grad = g.clone(), g.clone()
         fast.step()
         ref.step()
     torch.testing.assert_close(p_fast.detach(), p_ref.detach(), rtol=1e-5, atol=1e-6)
-    assert not _fused_ok([torch.nn.Parameter(torch.zeros(2)), torch.zeros(2, dtype=torch.long)])
+    assert not fused_adamw_ok([torch.nn.Parameter(torch.zeros(2)), torch.zeros(2, dtype=torch.long)])
