@@ -47,13 +47,13 @@ def orders(n_forget: int, n_retain: int, steps: int, batch_size: int, seed: int 
 
 
 def run_froc(model, tok, forget, retain, method: str, steps: int, batch_size: int,
-             on_step: Callable[[], None] | None = None) -> list[float]:
+             on_step: Callable[[], None] | None = None, gradient_checkpointing: bool = False) -> list[float]:
     """``froc.unlearn``; ``on_step()`` (if given) runs at the end of every step, as a checkpoint callback."""
     from froc import unlearn
     from froc.engine import UnlearnConfig
 
     cfg = UnlearnConfig(steps=steps, batch_size=batch_size, lr=LR, device="cpu", seed=0,
-                        checkpoints=list(range(1, steps + 1)) if on_step is not None else [])
+                        gradient_checkpointing=gradient_checkpointing, checkpoints=list(range(1, steps + 1)) if on_step is not None else [])
     cb = (lambda step, m: on_step()) if on_step is not None else None
     res = unlearn(model, tok, forget, retain, method=method, config=cfg, progress=False, on_checkpoint=cb)
     return res.losses
@@ -78,6 +78,16 @@ def step_seconds(stamps: list[float]) -> float | None:
 RUNNERS = {"froc": run_froc, "reference": run_ref}
 
 
+def run_froc_ckpt(model, tok, forget, retain, method, steps, batch_size, on_step=None) -> list[float]:
+    """froc with activation checkpointing (``UnlearnConfig.gradient_checkpointing``)."""
+    return run_froc(model, tok, forget, retain, method, steps, batch_size, on_step, gradient_checkpointing=True)
+
+
+def runners_for(method: str, checkpointing: bool) -> dict[str, Callable]:
+    """froc and the reference; for NPO (the memory target) also froc with activation checkpointing."""
+    return {**RUNNERS, "froc_ckpt": run_froc_ckpt} if checkpointing and method == "npo" else dict(RUNNERS)
+
+
 def encode_all(tok, items: Sequence) -> int:
     """What both variants start from besides the model: the encoded items (for the memory baseline)."""
     from froc.models.encoding import DEFAULT_FORMAT, encode_item
@@ -98,6 +108,8 @@ def main(argv=None) -> dict:
                     help="steps of each memory child (default 2: Adam's moments exist from step 1's update, "
                          "so step 2 holds everything; tiny 1)")
     ap.add_argument("--mem-repeats", type=int, default=None)
+    ap.add_argument("--no-checkpointing", action="store_true",
+                    help="skip the third NPO variant (froc with gradient checkpointing)")
     args = ap.parse_args(argv)
     tiny = args.tiny
     arch = args.arch or ("tiny" if tiny else "5m")
@@ -116,15 +128,16 @@ def main(argv=None) -> dict:
 
     rows, per_method = [], {}
     for method in args.methods:
+        RUNNERS_M = runners_for(method, not args.no_checkpointing)
         if method == args.methods[0]:  # untimed warm-up of both sides on the tiny model (imports, lazy set-up)
-            lockstep({n: (lambda tick, n=n: RUNNERS[n](build_model(tok, "tiny"), tok, forget, retain, method, 2, B,
-                                                        tick)) for n in RUNNERS})
-        counted: dict[str, dict] = {n: {"cpu_s": [], "step_s": []} for n in RUNNERS}
+            lockstep({n: (lambda tick, n=n: RUNNERS_M[n](build_model(tok, "tiny"), tok, forget, retain, method, 2, B,
+                                                        tick)) for n in RUNNERS_M})
+        counted: dict[str, dict] = {n: {"cpu_s": [], "step_s": []} for n in RUNNERS_M}
         for r in range(repeats):  # froc and the reference take turns step by step; who starts alternates
-            order = list(RUNNERS) if r % 2 == 0 else list(RUNNERS)[::-1]
+            order = list(RUNNERS_M) if r % 2 == 0 else list(RUNNERS_M)[::-1]
             models = {n: fresh() for n in order}  # untimed
             counters = {n: TokenCounter(models[n]) for n in order}
-            res = lockstep({n: (lambda tick, n=n: RUNNERS[n](models[n], tok, forget, retain, method, steps, B, tick))
+            res = lockstep({n: (lambda tick, n=n: RUNNERS_M[n](models[n], tok, forget, retain, method, steps, B, tick))
                             for n in order})
             for n in order:
                 counters[n].remove()
@@ -133,14 +146,14 @@ def main(argv=None) -> dict:
                 c["step_s"].append(step_seconds(res[n]["stamps"]))
                 c.update(tokens=counters[n].tokens, passes=counters[n].passes, losses=res[n]["value"])
             models.clear()
-        times = {n: counted[n]["cpu_s"] for n in RUNNERS}
+        times = {n: counted[n]["cpu_s"] for n in RUNNERS_M}
         tok_f, tok_r = counted["froc"]["tokens"], counted["reference"]["tokens"]
         lf, lr_ = counted["froc"]["losses"], counted["reference"]["losses"]
         loss_diff = max(abs(a - b) for a, b in zip(lf, lr_)) if lf and lr_ else None
 
         def mem_variant(name: str):
             def run():
-                RUNNERS[name](fresh(), tok, forget, retain, method, args.mem_steps, B)
+                RUNNERS_M[name](fresh(), tok, forget, retain, method, args.mem_steps, B)
             return run
 
         def baseline():
@@ -149,10 +162,10 @@ def main(argv=None) -> dict:
             return n + 0 * n_params(model)
 
         def warmup():  # the same code paths on the tiniest model, before the high-water mark is reset
-            for run in RUNNERS.values():
+            for run in RUNNERS_M.values():
                 run(build_model(tok, "tiny"), tok, forget, retain, method, 2, B)
 
-        mem = peak_memory({n: mem_variant(n) for n in RUNNERS}, baseline, mem_repeats, warmup=None if tiny else warmup)
+        mem = peak_memory({n: mem_variant(n) for n in RUNNERS_M}, baseline, mem_repeats, warmup=None if tiny else warmup)
         speed = paired_ratio(times["reference"], times["froc"])  # t_ref / t_froc = tokens/s ratio (same tokens)
         sf, sr = counted["froc"]["step_s"], counted["reference"]["step_s"]
         per_step = paired_ratio(sr, sf) if None not in sf + sr else None
@@ -183,6 +196,23 @@ def main(argv=None) -> dict:
                      "-" if mf is None else f"{mf:.0f}", "-" if mr is None else f"{mr:.0f}", fmt_x(mem_ratio),
                      f"<= {t['memory']}x: {met(mem_ratio, t['memory'], False)}" if "memory" in t else "-",
                      "-" if loss_diff is None else f"{loss_diff:.1e}"])
+        if "froc_ckpt" in RUNNERS_M:  # the memory/time trade-off: activations recomputed in the backward
+            c = counted["froc_ckpt"]
+            mc = mem.get("froc_ckpt", {}).get("above_baseline_mb")
+            sc = paired_ratio(times["reference"], c["cpu_s"])
+            pc = paired_ratio(sr, c["step_s"]) if None not in c["step_s"] + sr else None
+            mcr = mc / mr if mc is not None and mr else None
+            dc = max(abs(a - b) for a, b in zip(c["losses"], lr_)) if c["losses"] and lr_ else None
+            per_method[method]["gradient_checkpointing"] = {
+                "tokens_per_s": c["tokens"] / median(c["cpu_s"]), "tokens_per_s_ratio": sc, "per_step_ratio": pc,
+                "peak_mb_above_baseline": mc, "peak_memory_ratio": mcr, "seconds": c["cpu_s"],
+                "step_s": c["step_s"], "max_abs_loss_diff": dc}
+            rows.append([f"{method} + ckpt", f"{c['tokens'] / median(c['cpu_s']):.0f}",
+                         f"{tok_r / median(times['reference']):.0f}", fmt_x(sc),
+                         f">= {t['speed']}x: {met(sc, t['speed'])}", fmt_x(pc), "-" if mc is None else f"{mc:.0f}",
+                         "-" if mr is None else f"{mr:.0f}", fmt_x(mcr),
+                         f"<= {t['memory']}x: {met(mcr, t['memory'], False)}",
+                         "-" if dc is None else f"{dc:.1e}"])
 
     result = {
         "name": NAME, "tiny": tiny,
@@ -204,6 +234,7 @@ def main(argv=None) -> dict:
         ["method", "froc tok/s", "ref tok/s", "speed", "target", "per step", "froc MB", "ref MB", "memory", "target",
          "max |dloss|"], rows,
         ["speed = end-to-end tokens/s ratio (setup included); per step = median step time ratio, steps 2..S",
+         "npo + ckpt = froc with UnlearnConfig(gradient_checkpointing=True), against the same reference",
          f"memory: {result['memory_method']}; MB = peak RSS above the baseline ({args.mem_steps} steps, 1 thread); "
          f"one model copy = {P * template.dtype.itemsize / 2**20:.0f} MB",
          f"wrote {path}"])

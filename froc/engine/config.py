@@ -47,6 +47,10 @@ class UnlearnConfig:
         device: ``auto`` | ``cpu`` | ``cuda``.
         dtype: ``auto`` keeps the model's dtype; otherwise the model is cast.
         autocast: bf16 autocast for forward passes on CUDA (ignored on CPU).
+        gradient_checkpointing: keep only each layer's input during the forward pass and recompute
+            the rest in the backward (transformers' ``gradient_checkpointing_enable``): activation
+            memory drops to ~one layer's worth for ~one more forward pass per step (see
+            benchmarks/RESULTS.md for the measured trade-off).
         prompt_format: how questions and answers become token sequences.
         max_length: longest encoded sequence (prompt truncated from the left).
     """
@@ -73,6 +77,7 @@ class UnlearnConfig:
     device: str = "auto"
     dtype: str = "auto"
     autocast: bool = False
+    gradient_checkpointing: bool = False
     prompt_format: PromptFormat = field(default_factory=PromptFormat)
     max_length: int | None = 512
 

@@ -108,6 +108,7 @@ def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, c
             return spec.loss(model, b, ctx, mcfg)
 
     backward = spec.backward or _plain_backward
+    undo_ckpt = _enable_checkpointing(model) if cfg.gradient_checkpointing else (lambda: None)
     bar = progress_bar(f"unlearn ({spec.name})", cfg.steps) if progress else nullcontext(lambda n=1, **kw: None)
     model.train()
     try:
@@ -151,7 +152,20 @@ def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, c
                 advance(1, info=f"loss {loss:.4g}")
     finally:
         model.eval()
+        undo_ckpt()
         restore()
+
+
+def _enable_checkpointing(model) -> Callable[[], None]:
+    """Turn on activation checkpointing for the run; returns the undo (a no-op if it was already on)."""
+    base = model.get_base_model() if is_peft(model) else model
+    if not getattr(base, "supports_gradient_checkpointing", False):
+        raise ConfigError(f"gradient_checkpointing: {type(base).__name__} does not support it")
+    if getattr(base, "is_gradient_checkpointing", False):
+        return lambda: None
+    # non-reentrant: works with frozen inputs (LoRA) and with hooks that perturb hidden states
+    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return base.gradient_checkpointing_disable
 
 
 def _plain_backward(compute, batch: Batch, params, scale: float, ctx: Context, cfg) -> Loss:

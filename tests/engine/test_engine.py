@@ -191,3 +191,19 @@ def test_froc_unlearn_is_lazily_importable():
     import froc
 
     assert froc.unlearn is unlearn
+
+
+@pytest.mark.parametrize("method", ["npo", "graddiff"])
+def test_gradient_checkpointing_same_training_and_switched_off_after(forget, retain, method):
+    a, _ = _run(forget, retain, method, seed=1)
+    b, _ = _run(forget, retain, method, seed=1, gradient_checkpointing=True)
+    assert_close(torch.tensor(a.losses), torch.tensor(b.losses), atol=1e-5, rtol=1e-5)
+    wa, wb = _weights(a.model), _weights(b.model)
+    assert all(torch.allclose(wa[n], wb[n], atol=1e-5) for n in wa)
+    assert not b.model.is_gradient_checkpointing  # the user's model is left as it was
+
+
+def test_gradient_checkpointing_with_lora(forget, retain):
+    res, _ = _run(forget, retain, "npo", lora={"r": 4}, gradient_checkpointing=True)
+    assert res.status == "completed" and len(res.losses) == 4
+    assert not res.model.get_base_model().is_gradient_checkpointing
