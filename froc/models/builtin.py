@@ -175,7 +175,9 @@ def ensure_benchmark_models(cache_dir: str | Path | None = None, config: Builtin
     report["target"] = _train_one("target", target_items, tokenizer, cfg, tmp / "target", views)
     report["oracle"] = _train_one("oracle", oracle_items, tokenizer, cfg, tmp / "oracle", views)
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    (tmp / "training.json").write_text(json.dumps(report, indent=2, sort_keys=True))
+    text = json.dumps(report, indent=2, sort_keys=True)
+    (tmp / "training.json").write_text(text)
+    report = json.loads(text)  # the same types as a cached report (tuples become lists)
     if root.exists():
         shutil.rmtree(root)
     tmp.rename(root)
