@@ -4,17 +4,20 @@ Wraps ``benchmarks.scoring_speed`` (same model, probes and quantities: ``build``
 each pair interleaved (batched, naive, then naive, batched, ...) and reports the median over rounds
 of the per-round ratio naive time / batched time:
 - forward scoring: ``score_probes(generate=False)`` vs ``froc.metrics.naive.score_probes_naive``
-  (log-probs of gold/paraphrased/perturbed answers, Min-K%, Min-K%++, argmax hits); target >= 5x;
+  (log-probs of gold/paraphrased/perturbed answers, Min-K%, Min-K%++, argmax hits); target >= 5x.
+  Also timed in the same rounds: ``score_probes(generate=False, share_prompts=False)`` (every sequence
+  run whole, the batched scorer before shared-prompt scoring), to show what sharing the prompt adds;
 - greedy generation: ``greedy_generate`` on left-padded length-bucketed batches with a KV cache vs
   one prompt at a time (same function, batch size 1); the outputs must be identical.
 
 Why it matters: every configuration of a sweep is scored (plus the references and every attack),
 so scoring is most of a sweep's cost once training is short.
 
-Time is CPU time with one torch thread (``benchmarks.common``): the batched side does the same
-FLOPs in fewer, larger calls, so its gain is the per-call overhead it removes; with more cores the
-large batched GEMMs parallelise and the one-at-a-time calls do not, so one thread gives the lower
-end of the speed-up.
+Time is CPU time with one torch thread (``benchmarks.common``). Batching whole sequences does the
+same FLOPs in fewer, larger calls (its gain is the per-call overhead it removes); sharing the prompt
+also removes FLOPs: a probe's 4-5 answers share one prompt, which then runs once instead of once
+per answer. With more cores the large batched GEMMs parallelise and the one-at-a-time calls do not,
+so one thread gives the lower end of the speed-up.
 
 Run: ``python -m benchmarks.scoring [--tiny] [--probes 100]``.
 """
@@ -44,7 +47,7 @@ def main(argv=None) -> dict:
     tiny = args.tiny
     n_probes = args.probes or (12 if tiny else 100)
     new = args.max_new_tokens or (4 if tiny else 16)
-    repeats = args.repeats or (1 if tiny else 2)
+    repeats = args.repeats or (1 if tiny else 3)
     start(NAME, args)
 
     model, tok, probes, params = build(n_probes)
@@ -57,6 +60,10 @@ def main(argv=None) -> dict:
     def forward_batched():
         out["fast"] = score_probes(model, tok, probes, batch_size=args.batch_size, generate=False, progress=False, **kw)
 
+    def forward_whole():
+        score_probes(model, tok, probes, batch_size=args.batch_size, generate=False, progress=False,
+                     share_prompts=False, **kw)
+
     def forward_naive():
         out["slow"] = score_probes_naive(model, tok, probes, generate=False, **kw)
 
@@ -68,11 +75,12 @@ def main(argv=None) -> dict:
         with torch.inference_mode():
             out["gen_s"] = [greedy_generate(model, tok, [p], batch_size=1, **kw)[0] for p in plan.prompts]
 
-    stages = {"forward_scoring": {"batched": forward_batched, "naive": forward_naive},
+    stages = {"forward_scoring": {"batched": forward_batched, "whole": forward_whole, "naive": forward_naive},
               "greedy_generation": {"batched": gen_batched, "naive": gen_sequential}}
     per_stage, rows = {}, []
-    for stage, pair in stages.items():
-        times = interleave(pair, repeats, warmup=False)
+    for stage, variants in stages.items():
+        # scoring: one full untimed call each first (the first full-size call also grows the allocator)
+        times = interleave(variants, repeats, warmup=stage == "forward_scoring")
         ratio = paired_ratio(times["naive"], times["batched"])
         per_stage[stage] = {"batched_s": times["batched"], "naive_s": times["naive"],
                             "batched_probes_per_s": len(probes) / median(times["batched"]),
@@ -81,6 +89,13 @@ def main(argv=None) -> dict:
         rows.append([stage.replace("_", " "), f"{len(probes) / median(times['batched']):.1f}",
                      f"{len(probes) / median(times['naive']):.1f}", fmt_x(ratio, 1),
                      f">= {target}x: {met(ratio, target)}" if target else "-"])
+        if "whole" in times:
+            whole = paired_ratio(times["naive"], times["whole"])
+            per_stage[stage].update(whole_s=times["whole"], whole_probes_per_s=len(probes) / median(times["whole"]),
+                                    speedup_whole_sequences=whole,
+                                    prompt_sharing_gain=paired_ratio(times["whole"], times["batched"]))
+            rows.append(["  (whole sequences, no prompt sharing)", f"{len(probes) / median(times['whole']):.1f}",
+                         f"{len(probes) / median(times['naive']):.1f}", fmt_x(whole, 1), "-"])
     diff = float(np.nanmax(np.abs(out["fast"].table.gold_logp_mean.to_numpy()
                                   - out["slow"].table.gold_logp_mean.to_numpy())))
     same = out["gen_b"] == out["gen_s"]
@@ -91,7 +106,8 @@ def main(argv=None) -> dict:
                   "threads": torch.get_num_threads()},
         "stages": per_stage,
         "checks": {"max_abs_diff_gold_logp_mean": diff, "generations_identical": same},
-        "ratios": {k: {"speedup": v["speedup"]} for k, v in per_stage.items()},
+        "ratios": {k: {f: v[f] for f in ("speedup", "speedup_whole_sequences") if f in v}
+                   for k, v in per_stage.items()},
         "targets": TARGETS,
     }
     path = write_result(NAME, result, args.out)

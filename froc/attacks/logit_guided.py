@@ -35,6 +35,7 @@ import torch
 from froc.attacks.base import DEFAULT_SCORE_KWARGS, AttackInputs, knowledge_summary
 from froc.errors import ConfigError
 from froc.models.encoding import collate, collate_prompts, length_buckets, to_device
+from froc.models.kvcache import cache_kwargs, output_cache
 
 
 @dataclass
@@ -97,8 +98,8 @@ def guided_generate(post, pre, tokenizer, prompts, p: LogitGuidedParams) -> list
             lps = []
             for k, (m, dev) in enumerate(((post, dev_post), (pre, dev_pre))):
                 o = m(input_ids=ids.to(dev), attention_mask=attn.to(dev), position_ids=pos.to(dev),
-                      past_key_values=caches[k], use_cache=True)
-                caches[k] = o.past_key_values
+                      use_cache=True, **cache_kwargs(m, caches[k]))
+                caches[k] = output_cache(o)
                 lps.append(_log_softmax(o.logits[:, -1]).to(dev_post))
             nxt = guided_logprobs(lps[0], lps[1], w=p.w, tau=p.tau).argmax(-1).cpu()  # (B,)
             nxt = torch.where(done, torch.full_like(nxt, pad), nxt)

@@ -161,11 +161,17 @@ def _enable_checkpointing(model) -> Callable[[], None]:
     base = model.get_base_model() if is_peft(model) else model
     if not getattr(base, "supports_gradient_checkpointing", False):
         raise ConfigError(f"gradient_checkpointing: {type(base).__name__} does not support it")
-    if getattr(base, "is_gradient_checkpointing", False):
+    if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.24 names it so
+        on, enable, disable, kw = ("is_activation_checkpointing", base.activation_checkpointing_enable,
+                                   base.activation_checkpointing_disable, "activation_checkpointing_kwargs")
+    else:
+        on, enable, disable, kw = ("is_gradient_checkpointing", base.gradient_checkpointing_enable,
+                                   base.gradient_checkpointing_disable, "gradient_checkpointing_kwargs")
+    if getattr(base, on, False):
         return lambda: None
     # non-reentrant: works with frozen inputs (LoRA) and with hooks that perturb hidden states
-    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    return base.gradient_checkpointing_disable
+    enable(**{kw: {"use_reentrant": False}})
+    return disable
 
 
 def _plain_backward(compute, batch: Batch, params, scale: float, ctx: Context, cfg) -> Loss:
