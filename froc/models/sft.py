@@ -21,7 +21,7 @@ from froc.progress import progress_bar
 class SFTConfig:
     """Fine-tuning settings."""
 
-    epochs: int = 40
+    epochs: int | None = 40  # None only in configs that fill it in later (froc.models.builtin)
     lr: float = 3e-3
     min_lr_frac: float = 0.1
     batch_size: int = 32
@@ -71,6 +71,8 @@ def train_sft(model, tokenizer, items, config: SFTConfig | None = None, fmt: Pro
     enc = [encode_item(tokenizer, it, fmt) for it in items]
     if not enc:
         raise ValueError("train_sft needs at least one item")
+    if cfg.epochs is None or cfg.epochs < 1:
+        raise ValueError(f"train_sft: epochs must be a positive integer, got {cfg.epochs!r}")
     lengths = [len(e.ids) for e in enc]
     n_batches = math.ceil(len(enc) / cfg.batch_size)
     total = cfg.epochs * n_batches if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * n_batches)
