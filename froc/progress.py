@@ -16,6 +16,24 @@ def enabled() -> bool:
 
 
 @contextmanager
+def hf_progress(show: bool | None = None):
+    """Show transformers' own progress bars ("Loading weights", "Writing model shards") inside the block only
+    if ``show`` (default: when froc's are enabled); the previous setting comes back after it."""
+    from transformers.utils import logging as hf_logging
+
+    show = enabled() if show is None else show
+    was = hf_logging.is_progress_bar_enabled()
+    if show == was:
+        yield
+        return
+    (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
+
+
+@contextmanager
 def progress_bar(description: str, total: int | None):
     """Yield an ``advance(n=1, **fields)`` callable that drives one rich progress bar."""
     if not enabled():

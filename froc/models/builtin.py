@@ -25,7 +25,7 @@ from froc.models.build import SIZES, build_llama, n_params
 from froc.models.encoding import DEFAULT_FORMAT
 from froc.models.sft import SFTConfig, answer_exact_match, train_sft
 from froc.models.tokenizer import train_bpe_tokenizer
-from froc.progress import console
+from froc.progress import console, hf_progress
 
 BUILTIN_VERSION = "2"
 
@@ -154,7 +154,8 @@ def _train_one(name: str, items, tokenizer, cfg: BuiltinConfig, out_dir: Path, v
     rep = {"params": n_params(model), "items": len(items), "epochs": res.epochs_run, "steps": res.steps,
            "seconds": round(res.seconds, 1), "final_loss": res.losses[-1], "em_history": res.em_history}
     rep.update(memorisation_report(model, tokenizer, views))
-    model.save_pretrained(str(out_dir), safe_serialization=True)
+    with hf_progress(False):  # one small shard: a bar would only clutter the log
+        model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
     return rep
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from froc.errors import ConfigError, unknown_choice
+from froc.progress import hf_progress
 
 DTYPES = {"auto": None, "float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
@@ -100,8 +101,9 @@ def load_model(path: str | Path, *, dtype: str | torch.dtype = "auto", device: s
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(p), dtype=dt, use_safetensors=True,
-                                                     trust_remote_code=trust_remote_code)
+        with hf_progress():  # its "Loading weights" bar, unless FROC_NO_PROGRESS=1
+            model = AutoModelForCausalLM.from_pretrained(str(p), dtype=dt, use_safetensors=True,
+                                                         trust_remote_code=trust_remote_code)
     except ValueError as e:
         raise ConfigError(f"could not load a causal LM from '{p}': {e}") from None
     model.to(dev)
@@ -135,7 +137,8 @@ def save_model(model, tokenizer, out: str | Path, *, merge_lora: bool = False) -
     out.mkdir(parents=True, exist_ok=True)
     if is_peft(model) and merge_lora:
         model = model.merge_and_unload()
-    model.save_pretrained(str(out), safe_serialization=True)
+    with hf_progress():
+        model.save_pretrained(str(out), safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(out))
     return out
