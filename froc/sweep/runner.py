@@ -242,6 +242,16 @@ def _check_fingerprint(store: Store, prep: Prepared, cfg: SweepConfig, out: Path
     store.set_meta("fingerprint", fp)
 
 
+def _duckdb_interrupt(e: BaseException) -> bool:
+    """Whether ``e`` is DuckDB's answer to a Ctrl-C that landed inside one of its queries (``InterruptException``
+    or a RuntimeError "Query interrupted"; the transaction was rolled back, so it is an interruption like any
+    other)."""
+    import duckdb
+
+    return isinstance(e, getattr(duckdb, "InterruptException", ())) or (
+        type(e) is RuntimeError and "query interrupted" in str(e).lower())
+
+
 def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor: str = "local",
               address: str | None = None, cache_dir: str | Path | None = None, progress: bool = True,
               attacks: bool = True, report: bool = True, num_cpus: int | None = None) -> SweepResult:
@@ -328,14 +338,18 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
                 else:
                     _run_local(todo, prep, cfg, write, progress)
             timings["sweep (unlearning + scoring)"] = time.perf_counter() - t
-        except KeyboardInterrupt:
+        except BaseException as e:
+            if not (isinstance(e, KeyboardInterrupt) or _duckdb_interrupt(e)):
+                raise
             try:
                 n = f"{len(store.done_configs() - set(REFERENCES.values()))} configuration(s) are"
             except Exception:  # noqa: BLE001 - only for the message
                 n = "completed configurations are"
             console.print(f"[yellow]interrupted:[/] {n} safely stored in {out / 'froc.duckdb'}; "
                           "run the same command again to continue")
-            raise
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            raise KeyboardInterrupt from e
 
         t = time.perf_counter()
         summary = certify_sweep(store, cfg, prep, groups)

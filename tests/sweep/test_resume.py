@@ -249,3 +249,28 @@ def test_budget_change_and_attack_stage_reuse_everything(uninterrupted, tiny_cac
     with Store(out / "froc.duckdb", read_only=True) as st:
         pd.testing.assert_frame_equal(st.attacks()[["config_id", "attack", "completed_at"]], first)
     assert res2.summary["attacks_certified"] == res.summary["attacks_certified"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError("Query interrupted"), "InterruptException"])
+def test_ctrl_c_inside_a_duckdb_query_is_an_interruption(uninterrupted, tiny_cache, tmp_path, monkeypatch, capsys,
+                                                       error):
+    """DuckDB answers a Ctrl-C that lands in one of its queries with its own error, not KeyboardInterrupt:
+    the run still stops as interrupted (with how to continue), and what was stored stays."""
+    import duckdb
+
+    if error == "InterruptException":
+        error = duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+    out = tmp_path / "out"
+    shutil.copytree(uninterrupted, out)
+    text = TINY_SWEEP.replace("methods:\n", "methods:\n  ga: {lr: [1.0e-3]}\n")
+    before, _ = store_state(out)
+
+    def interrupted(self, **kw):
+        raise error
+
+    monkeypatch.setattr(Store, "write_config", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(write_sweep(tmp_path, text), out, cache_dir=tiny_cache, progress=False, attacks=False, report=False)
+    assert "interrupted:" in capsys.readouterr().err.replace("\n", " ")
+    monkeypatch.undo()
+    assert store_state(out)[0] == before
