@@ -12,7 +12,10 @@ from pathlib import Path
 import torch
 
 from froc.errors import ConfigError, unknown_choice
-from froc.progress import hf_progress
+from froc.progress import enabled, hf_progress
+
+# a model at least this large (weight files) shows transformers' loading bar
+BIG_MODEL_BYTES = 500 * 2**20
 
 DTYPES = {"auto": None, "float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
           "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
@@ -101,7 +104,10 @@ def load_model(path: str | Path, *, dtype: str | torch.dtype = "auto", device: s
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     try:
-        with hf_progress():  # its "Loading weights" bar, unless FROC_NO_PROGRESS=1
+        # its "Loading weights" bar only where loading takes a while (and not with FROC_NO_PROGRESS=1): a sweep
+        # loads small models dozens of times
+        big = sum(f.stat().st_size for f in p.glob("*.safetensors")) >= BIG_MODEL_BYTES
+        with hf_progress(enabled() and big):
             model = AutoModelForCausalLM.from_pretrained(str(p), dtype=dt, use_safetensors=True,
                                                          trust_remote_code=trust_remote_code)
     except ValueError as e:

@@ -30,3 +30,17 @@ def test_no_transformers_bars_when_froc_progress_is_off(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert "Writing model shards" not in err and "Loading weights" not in err
     assert hf_logging.is_progress_bar_enabled()
+
+
+def test_loading_bar_only_for_large_models(tmp_path, monkeypatch, capsys):
+    import froc.models.loading as loading
+
+    monkeypatch.setenv("FROC_NO_PROGRESS", "0")
+    model, tok = tiny_model_and_tokenizer()
+    save_model(model, tok, tmp_path / "m")
+    capsys.readouterr()
+    load_model(tmp_path / "m")
+    assert "Loading weights" not in capsys.readouterr().err  # a small model: no bar
+    monkeypatch.setattr(loading, "BIG_MODEL_BYTES", 1)
+    load_model(tmp_path / "m")
+    assert "Loading weights" in capsys.readouterr().err
