@@ -39,8 +39,8 @@ from froc.metrics.membership import min_k_mean, n_lowest, zlib_length
 from froc.metrics.provenance import provenance, utc_now
 from froc.metrics.text import contains_answer, rouge_l
 from froc.metrics.tofu import correct_choice, normalised_probability
-from froc.models.encoding import (DEFAULT_FORMAT, IGNORE, Encoded, PromptFormat, collate_prompts, encode_prompt,
-                                  encode_qa, encode_text, length_buckets, to_device)
+from froc.models.encoding import (DEFAULT_FORMAT, IGNORE, Encoded, PromptFormat, collate, collate_prompts,
+                                  encode_prompt, encode_qa, encode_text, length_buckets, to_device)
 from froc.models.kvcache import cache_arg, cache_kwargs, forward_params, output_cache
 
 COLUMNS = (
@@ -410,10 +410,11 @@ def _run_prompts(model, prompts: list[list[int]], *, pad_id: int, batch_size: in
         T, k0 = ids.shape[1], min(len(prompts[i]) for i in b) - 1  # logits from position k0 on
         out = model(input_ids=ids, attention_mask=mask, use_cache=True,
                     **({"logits_to_keep": T - k0} if keep and k0 > 0 else {}))
-        if _cache_rows(output_cache(out)) is None:
+        cache = output_cache(out)
+        if _cache_rows(cache) is None:
             return None
         at = mask.sum(-1) - 1 - (T - out.logits.shape[1])  # each prompt's last token, in out.logits
-        parts.append((output_cache(out), mask, out.logits[torch.arange(len(b), device=at.device), at]))
+        parts.append((cache, mask, out.logits[torch.arange(len(b), device=at.device), at]))
         order.extend(b)
     row = [0] * len(order)
     for r, i in enumerate(order):
@@ -480,8 +481,8 @@ def _forward_full(model, plan: Plan, idx: list[int], col: _Collector, *, pad_id:
                   layers: Sequence[int], hidden_pool: str) -> None:
     """Score whole sequences ``idx`` in one right-padded batch."""
     seqs = [plan.seqs[k] for k in idx]
-    ids, mask = _pad_right([e.ids for e in seqs], pad_id, device)
-    labels = _pad_right([[IGNORE] * e.n_prompt + e.ids[e.n_prompt:] for e in seqs], IGNORE, device)[0]
+    batch = to_device(collate(seqs, pad_id, padding_side="right"), device)
+    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
     T = labels.shape[1]
     # logits only from the last prompt token on: positions before k0 predict prompt tokens (never scored)
     k0 = max(0, min(e.n_prompt for e in seqs) - 1) if keep else 0

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 IGNORE = -100
@@ -108,17 +109,18 @@ def collate(encoded: Sequence[Encoded], pad_id: int, padding_side: str = "right"
         raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
     T = max(len(e.ids) for e in encoded)
     B = len(encoded)
-    input_ids = torch.full((B, T), pad_id, dtype=torch.long)
-    attn = torch.zeros((B, T), dtype=torch.long)
-    labels = torch.full((B, T), IGNORE, dtype=torch.long)
+    # filled in numpy (a row from a list is ~10x cheaper than a torch.tensor per row), handed over without a copy
+    input_ids = np.full((B, T), pad_id, dtype=np.int64)
+    attn = np.zeros((B, T), dtype=np.int64)
+    labels = np.full((B, T), IGNORE, dtype=np.int64)
     for i, e in enumerate(encoded):
         n = len(e.ids)
         s = 0 if padding_side == "right" else T - n
-        ids = torch.tensor(e.ids, dtype=torch.long)
-        input_ids[i, s : s + n] = ids
+        input_ids[i, s : s + n] = e.ids
         attn[i, s : s + n] = 1
-        labels[i, s + e.n_prompt : s + n] = ids[e.n_prompt :]
-    return {"input_ids": input_ids, "attention_mask": attn, "labels": labels}
+        labels[i, s + e.n_prompt : s + n] = e.ids[e.n_prompt :]
+    return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attn),
+            "labels": torch.from_numpy(labels)}
 
 
 def collate_prompts(prompts: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:

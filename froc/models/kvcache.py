@@ -11,13 +11,21 @@ import inspect
 from typing import Any
 
 
-def forward_params(model) -> set[str]:
-    """Argument names of the model's forward (a peft model's base model); empty if they cannot be read."""
+_FORWARD_PARAMS: dict[type, frozenset[str]] = {}
+
+
+def forward_params(model) -> frozenset[str]:
+    """Argument names of the model's forward (a peft model's base model); empty if they cannot be read.
+
+    Read once per model class: callers ask on every forward pass (e.g. every generated token)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    try:
-        return set(inspect.signature(base.forward).parameters)
-    except (TypeError, ValueError):
-        return set()
+    kind = type(base)
+    if kind not in _FORWARD_PARAMS:
+        try:
+            _FORWARD_PARAMS[kind] = frozenset(inspect.signature(base.forward).parameters)
+        except (TypeError, ValueError):
+            _FORWARD_PARAMS[kind] = frozenset()
+    return _FORWARD_PARAMS[kind]
 
 
 def cache_arg(model) -> str | None:

@@ -12,12 +12,11 @@ Shapes: B batch, T sequence length, V vocabulary, n answer tokens in the batch.
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 import torch.nn.functional as F
 
 from froc.models.encoding import IGNORE
+from froc.models.kvcache import forward_params
 
 _KEEP_SUPPORT: dict[type, bool] = {}
 
@@ -49,14 +48,9 @@ def takes_logits_mask(model) -> bool:
     True for transformers' causal LMs (every one that accepts ``logits_to_keep`` slices with
     ``slice_logits_to_keep``, which flattens a boolean mask) and PEFT wrappers around them.
     """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    kind = type(base)
-    if kind not in _KEEP_SUPPORT:
-        try:
-            ok = "logits_to_keep" in inspect.signature(base.forward).parameters
-        except (TypeError, ValueError):
-            ok = False
-        _KEEP_SUPPORT[kind] = ok
+    kind = type(model.get_base_model() if hasattr(model, "get_base_model") else model)
+    if kind not in _KEEP_SUPPORT:  # set to False by answer_logits if the model ignores a boolean mask
+        _KEEP_SUPPORT[kind] = "logits_to_keep" in forward_params(model)
     return _KEEP_SUPPORT[kind]
 
 
