@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from froc.models.encoding import DEFAULT_FORMAT, Encoded, PromptFormat
+from froc.models.encoding import DEFAULT_FORMAT, Encoded, PromptFormat, pad_token_id
 
 INPUTS = ("original", "forget", "retain", "refusals")
 
@@ -147,7 +147,7 @@ def score_with_prompts(model, tokenizer, probes: Sequence[Any], prompts: Sequenc
         plan.seqs[s] = Encoded(ids=p + e.ids[e.n_prompt:], n_prompt=len(p))
     plan.prompts = [list(p) for p in prompts]
     device = next(model.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = pad_token_id(tokenizer)
     was_training = model.training
     model.eval()
     try:

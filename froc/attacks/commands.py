@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from froc.attacks.base import AttackResult, knowledge_summary
 from froc.errors import ConfigError
+from froc.settings import parse_sets
+from froc.utils import json_safe
 
 
 @dataclass
@@ -19,22 +18,6 @@ class AttackRun:
     result: AttackResult
     before: dict[str, Any] | None
     out: Path
-
-
-def parse_sets(pairs: list[str]) -> dict[str, Any]:
-    """``["steps=20", "triggers=[please, then]"]`` -> ``{"steps": 20, "triggers": ["please", "then"]}`` (YAML)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            out[key.strip()] = value
-    return out
 
 
 def load_inputs(probes: str | Path, split: str | None, forget: str | Path | None, retain: str | Path | None):
@@ -55,29 +38,6 @@ def load_inputs(probes: str | Path, split: str | None, forget: str | Path | None
     if split is not None:
         raise ConfigError(f"--split applies to a benchmark folder (with manifest.json); '{p}' is not one")
     return list(load_items(p)), load(forget), load(retain), None, {"probes": str(p)}
-
-
-def _jsonable(o):
-    if isinstance(o, (np.floating, float)):
-        return None if not math.isfinite(float(o)) else float(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
-
-
-def _clean(o):
-    """NaN/inf -> None recursively (strict JSON)."""
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
 
 
 def run_attack_command(*, model: str | Path, probes: str | Path, attack: str, out: str | Path,
@@ -112,8 +72,7 @@ def run_attack_command(*, model: str | Path, probes: str | Path, attack: str, ou
               "original": str(original) if original is not None else None, "source": source, "seed": seed,
               "n_probes": len(items), "before": before, "after": knowledge_summary(res.scores) if before else None,
               "details": res.details}
-    (outp / "attack.json").write_text(json.dumps(_clean(json.loads(json.dumps(record, default=_jsonable))),
-                                                 indent=2), encoding="utf-8")
+    (outp / "attack.json").write_text(json.dumps(json_safe(record), indent=2, allow_nan=False), encoding="utf-8")
     return AttackRun(res, before, outp)
 
 

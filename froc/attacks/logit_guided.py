@@ -34,7 +34,7 @@ import torch
 
 from froc.attacks.base import DEFAULT_SCORE_KWARGS, AttackInputs, knowledge_summary
 from froc.errors import ConfigError
-from froc.models.encoding import collate, collate_prompts, length_buckets, to_device
+from froc.models.encoding import collate, collate_prompts, length_buckets, pad_token_id, to_device
 from froc.models.kvcache import cache_kwargs, output_cache
 
 
@@ -81,7 +81,7 @@ def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
 def guided_generate(post, pre, tokenizer, prompts, p: LogitGuidedParams) -> list[str]:
     """Guided greedy continuations (argmax of s over the candidates): left-padded batches, KV caches."""
     eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    pad = pad_token_id(tokenizer)
     out = [""] * len(prompts)
     if p.max_new_tokens <= 0:
         return out
@@ -171,7 +171,7 @@ def attack(inputs: AttackInputs, p: LogitGuidedParams):
     post, pre, tok = inputs.model, inputs.original, inputs.tokenizer
     kw = {**DEFAULT_SCORE_KWARGS, **inputs.score_kwargs}
     plan = plan_probes(tok, inputs.probes, inputs.fmt, max_new_tokens=p.max_new_tokens)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    pad_id = pad_token_id(tok)
     modes = (post.training, pre.training)
     post.eval(), pre.eval()
     try:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-import types
-import typing
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
@@ -20,6 +18,7 @@ import torch
 from froc.attacks import forms, in_context, logit_guided, quantize, relearn, stealthy, suffix, trace
 from froc.attacks.base import INPUTS, AttackInputs, AttackResult, AttackSpec, seed_everything
 from froc.errors import ConfigError, unknown_choice
+from froc.settings import coerce_fields
 
 _SPECS = [
     AttackSpec("relearn", relearn.attack,
@@ -71,45 +70,6 @@ def get_attack(name: str) -> AttackSpec:
     return ATTACKS[name]
 
 
-def _coerce(name: str, hint: Any, value: Any) -> Any:
-    """Turn CLI/YAML values into the field's type (``"20"`` -> 20, ``"inf"`` -> inf, ``"a,b"`` -> list)."""
-    if value is None:
-        return None
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if typing.get_origin(hint) in (typing.Union, types.UnionType) else hint  # X | None -> X
-    base_origin = typing.get_origin(base)
-    try:
-        if base is bool:
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("true", "yes", "1", "on"):
-                    return True
-                if low in ("false", "no", "0", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if base is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if base is float:
-            return float(value)
-        if base is str:
-            return str(value)
-        if base is list or base_origin is list:
-            if isinstance(value, str):
-                return [v.strip() for v in value.split(",") if v.strip()]
-            return list(value)
-        if base is dict or base_origin is dict:
-            if not isinstance(value, dict):
-                raise ValueError(value)
-            return dict(value)
-    except (TypeError, ValueError):
-        expected = getattr(base, "__name__", base)
-        raise ConfigError(f"invalid value {value!r} for parameter '{name}' (expected {expected})") from None
-    return value
-
-
 def build_params(spec: AttackSpec, params: dict[str, Any] | None):
     """The attack's params dataclass from user values; unknown names raise listing the valid ones."""
     params = dict(params or {})
@@ -118,8 +78,7 @@ def build_params(spec: AttackSpec, params: dict[str, Any] | None):
     if unknown:
         raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for attack '{spec.name}'; "
                           f"valid parameters: {', '.join(valid) or '(none)'}")
-    hints = typing.get_type_hints(spec.params)
-    return spec.params(**{k: _coerce(k, hints[k], v) for k, v in params.items()})
+    return spec.params(**coerce_fields(spec.params, params))
 
 
 def run_attack(name: str, model, tokenizer, probes: Sequence[Any], *, original=None, forget=None, retain=None,

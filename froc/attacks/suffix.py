@@ -30,7 +30,7 @@ import torch
 from froc.attacks.base import (AttackInputs, fact_key, knowledge_summary, require_qa, score_with_prompts,
                                seeded_subset)
 from froc.errors import ConfigError
-from froc.models.encoding import PromptFormat
+from froc.models.encoding import PromptFormat, pad_token_id
 
 
 @dataclass
@@ -94,7 +94,7 @@ class _Objective:
 
     def __init__(self, model, tokenizer, items, fmt: PromptFormat, batch_size: int):
         self.model, self.batch_size = model, batch_size
-        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad = pad_token_id(tokenizer)
         self.parts = []
         for it in items:
             head, tail = split_prompt(tokenizer, it.question, fmt)

@@ -25,7 +25,7 @@ import torch
 
 from froc.attacks.base import AttackInputs
 from froc.errors import ConfigError
-from froc.models.encoding import collate, encode_qa, length_buckets, to_device
+from froc.models.encoding import collate, encode_qa, length_buckets, pad_token_id, to_device
 
 FEATURES = ("top{k}_logp at the answer start (sorted)", "entropy at the answer start", "answer_mnll",
             "first_token_nll", "top{k}_logp averaged over answer positions (sorted)",
@@ -55,7 +55,7 @@ class TraceParams:
 def output_features(model, tokenizer, items, fmt, *, top_k: int, batch_size: int) -> np.ndarray:
     """(N, 2 * top_k + 4) features of ``model`` on QA ``items`` (see the module docstring)."""
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_token_id(tokenizer)
     enc = [encode_qa(tokenizer, it.question, it.answer, fmt) for it in items]
     out = np.zeros((len(enc), 2 * top_k + 4), dtype=np.float64)
     was_training = model.training

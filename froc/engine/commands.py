@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from froc.errors import ConfigError
+from froc.settings import parse_sets
 
 
 def load_data(path: str | Path, kind: str | None = None) -> list:
@@ -38,22 +39,6 @@ def _read_jsonl(path: str | Path) -> list:
 def load_refusals(path: str | Path) -> list[str]:
     """Refusal strings from a ``.txt`` (one per line) or a file of ``{"text": ...}`` records."""
     return [getattr(r, "text", r) for r in load_data(path, "refusal")]
-
-
-def parse_sets(pairs: list[str]) -> dict[str, Any]:
-    """``["beta=0.1", "layers=[1,2]"]`` -> ``{"beta": 0.1, "layers": [1, 2]}`` (values parsed as YAML)."""
-    import yaml
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            out[key.strip()] = value
-    return out
 
 
 def load_config_file(path: str | Path | None) -> dict[str, Any]:
@@ -99,7 +84,8 @@ def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config
     """``froc unlearn``: load model and data, run ``froc.unlearn``, save, print a summary."""
     from rich.console import Console
 
-    from froc.engine import UnlearnConfig, save_unlearned, unlearn
+    from froc.engine import save_unlearned, unlearn
+    from froc.engine.config import engine_config
     from froc.models.loading import load_model
     from froc.progress import console
 
@@ -115,8 +101,9 @@ def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config
     settings["device"] = device
     if lora:
         settings.setdefault("lora", {})
-    engine = {k: settings.pop(k) for k in list(settings) if k in UnlearnConfig.field_names()}
-    cfg = UnlearnConfig.from_dict(engine)
+    inputs = [k for k, v in (("retain", retain), ("refusals", refusals)) if v is not None]
+    setup = engine_config({"method": method, "hparams": settings}, inputs=inputs)  # fail before loading
+    cfg = setup.config
 
     m, tok = load_model(model, device=device)
     forget_items = load_data(forget)
@@ -125,8 +112,8 @@ def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config
     console.print(f"unlearning {len(forget_items)} forget items ({len(retain_items)} retain) with "
                   f"[bold]{method}[/] for {cfg.steps} steps", highlight=False)
     out = Path(out)
-    result = unlearn(m, tok, forget_items, retain_items, method=method, refusals=refusal_list, config=cfg,
-                     snapshot_dir=out / "checkpoints" if cfg.checkpoints else None, **settings)
+    result = unlearn(m, tok, forget_items, retain_items, refusals=refusal_list,
+                     snapshot_dir=out / "checkpoints" if cfg.checkpoints else None, **setup.unlearn_kwargs())
     save_unlearned(result, tok, out, merge_lora=merge_lora)
     last = f"{result.losses[-1]:.4g}" if result.losses else "-"
     status = "[green]completed[/]" if result.status == "completed" else f"[red]diverged at step {result.diverged_at}[/]"

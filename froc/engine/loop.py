@@ -15,7 +15,6 @@ SAM's perturb-compute-restore). Optimizers that need loss evaluations instead of
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import time
@@ -25,13 +24,14 @@ from typing import Any, Callable
 
 import torch
 
-from froc.engine.config import UnlearnConfig
+from froc.engine.config import UnlearnConfig, check_lora, engine_config, resolve_config  # noqa: F401 (re-export)
 from froc.engine.data import IndexStream, make_batch, prepare_data, reference_logprobs
 from froc.engine.optim import build_optimizer, is_zeroth_order_step, lr_factor, spsa_gradient_
 from froc.engine.result import UnlearnResult, method_hparams
 from froc.errors import ConfigError
 from froc.methods.base import Batch, Context, Loss, Reference
-from froc.methods.registry import METHODS, MethodSpec, build_config, get_method
+from froc.methods.registry import MethodSpec, get_method
+from froc.models.encoding import pad_token_id
 from froc.models.loading import apply_lora, is_peft, resolve_device, resolve_dtype, save_model
 from froc.progress import progress_bar
 
@@ -65,16 +65,16 @@ def unlearn(model, tokenizer, forget, retain=None, method: str = "npo", refusals
         ConfigError: unknown method or hyperparameter (listing the valid ones), bad values,
             missing inputs the method needs.
     """
-    spec = get_method(method)
-    cfg, mcfg = resolve_config(spec, config, hparams)
+    setup = engine_config({"method": method, "hparams": hparams}, base=config)  # every check before the model
+    spec, cfg, mcfg = get_method(setup.method), setup.config, setup.method_config
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
     with _deterministic(cfg.seed):
-        model = _prepare_model(model, cfg, spec, device)
+        model = _prepare_model(model, cfg, spec, mcfg, device)
         result = UnlearnResult(model=model, method=spec.name, config=cfg, method_hparams=method_hparams(mcfg))
         needs = spec.needs_for(mcfg)
         data = prepare_data(tokenizer, forget, retain, refusals, needs, cfg)
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        pad_id = pad_token_id(tokenizer)
         ctx = Context(tokenizer, cfg.prompt_format, pad_id, device, torch.Generator().manual_seed(cfg.seed))
 
         # Reference quantities, once, before any weight changes.
@@ -227,24 +227,6 @@ def save_snapshot(model, tokenizer, out: Path) -> Path:
 # ---------------------------------------------------------------- setup helpers
 
 
-def resolve_config(spec: MethodSpec, config, hparams: dict[str, Any]) -> tuple[UnlearnConfig, Any]:
-    """Route ``hparams`` to the method's config (and its base's) or to ``UnlearnConfig`` fields."""
-    try:
-        mcfg, rest = build_config(spec, hparams)
-        base = config if isinstance(config, UnlearnConfig) else UnlearnConfig.from_dict(dict(config or {}))
-        unknown = sorted(set(rest) - set(UnlearnConfig.field_names()))
-        if unknown:
-            own = list(spec.hparams())
-            if spec.wrapper:
-                own += [f"{k} (base {mcfg.base})" for k in METHODS[mcfg.base].hparams()]
-            raise ConfigError(f"unknown hyperparameter(s) {', '.join(unknown)} for method '{spec.name}'; "
-                              f"method hyperparameters: {', '.join(own) or '(none)'}; "
-                              f"engine settings: {', '.join(UnlearnConfig.field_names())}")
-        return dataclasses.replace(base, **rest), mcfg
-    except TypeError as e:  # a value of the wrong type reached a dataclass
-        raise ConfigError(f"invalid hyperparameter for method '{spec.name}': {e}") from None
-
-
 @contextmanager
 def _deterministic(seed: int):
     """Seed python ``random`` and torch, and prefer deterministic kernels for the run's duration.
@@ -262,14 +244,12 @@ def _deterministic(seed: int):
         torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
 
 
-def _prepare_model(model, cfg: UnlearnConfig, spec: MethodSpec, device: torch.device):
+def _prepare_model(model, cfg: UnlearnConfig, spec: MethodSpec, mcfg, device: torch.device):
     if cfg.dtype != "auto":
         model.to(resolve_dtype(cfg.dtype, device))
     model.to(device)
     if cfg.lora is not None or is_peft(model):
-        if not spec.lora:
-            raise ConfigError(f"method '{spec.name}' changes chosen weights directly and cannot train LoRA "
-                              "adapters; run it on full weights (lora=None)")
+        check_lora(spec, mcfg, True)
         if not is_peft(model):
             model = apply_lora(model, cfg.lora)
     return model

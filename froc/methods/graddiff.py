@@ -31,20 +31,24 @@ class GradDiffConfig:
     retain_weight: float = 1.0
 
 
-def graddiff_loss(logp_f: Tensor, mask_f: Tensor, logp_r: Tensor, mask_r: Tensor, *,
-                  forget_weight: float = 1.0, retain_weight: float = 1.0) -> Tensor:
-    """``-g * mean mnll_f + a * mean mnll_r`` from per-token log-probs and masks (B, T)."""
-    return -forget_weight * mnll(logp_f, mask_f).mean() + retain_weight * mnll(logp_r, mask_r).mean()
+def graddiff_loss(logp_f: Tensor, mask_f: Tensor, logp_r: Tensor | None = None, mask_r: Tensor | None = None, *,
+                  forget_weight: float = 1.0, retain_weight: float = 1.0) -> Loss:
+    """``-g * mean mnll_f`` (forget term) and ``a * mean mnll_r`` (retain term) from per-token log-probs and
+    masks (B, T); the retain term is None without retain log-probs. ``.total`` is the GradDiff loss."""
+    nll_f = mnll(logp_f, mask_f).mean()
+    parts = {"forget_nll": nll_f.detach()}
+    retain = None
+    if logp_r is not None:
+        nll_r = mnll(logp_r, mask_r).mean()
+        retain = retain_weight * nll_r
+        parts["retain_nll"] = nll_r.detach()
+    return Loss(forget=-forget_weight * nll_f, retain=retain, parts=parts)
 
 
 def compute(model, batch: Batch, ctx: Context, cfg: GradDiffConfig) -> Loss:
     logp_f, mask_f = token_logprobs(model, batch.forget)
-    nll_f = mnll(logp_f, mask_f).mean()
-    parts = {"forget_nll": nll_f.detach()}
-    retain = None
+    logp_r = mask_r = None
     if batch.retain is not None and cfg.retain_weight != 0:
         logp_r, mask_r = token_logprobs(model, batch.retain)
-        nll_r = mnll(logp_r, mask_r).mean()
-        retain = cfg.retain_weight * nll_r
-        parts["retain_nll"] = nll_r.detach()
-    return Loss(forget=-cfg.forget_weight * nll_f, retain=retain, parts=parts)
+    return graddiff_loss(logp_f, mask_f, logp_r, mask_r, forget_weight=cfg.forget_weight,
+                         retain_weight=cfg.retain_weight)

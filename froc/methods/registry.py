@@ -16,8 +16,9 @@ from typing import Any, Callable
 
 from froc.errors import unknown_choice
 from froc.methods import (adv, catnip, embed_ga, ga, ga_kl, graddiff, idkpo, mrp, npo, rmu, rocr, sam, scope,
-                          simnpo, undial, wga)
+                          simnpo, undial, wga, wrapper)
 from froc.methods.base import LossFn
+from froc.settings import coerce_fields
 
 NEEDS = ("retain", "refusals", "ref_seq_logprobs", "ref_model")
 
@@ -113,13 +114,13 @@ METHODS: dict[str, MethodSpec] = {
                    summary="token-level NPO with reference 1-p_t; no retain data"),
         MethodSpec("scope", "Keeping an Eye on LLM Unlearning: The Hidden Risk and Remedy (seed paper; "
                    "scope-aware unlearning)", scope.ScopeConfig, scope.compute, needs=scope.needs,
-                   summary="base loss + eta * mnll(y_r | x_f (+) x_r)", trainable=scope.trainable,
-                   setup=scope.setup, wrapper=True),
+                   summary="base loss + eta * mnll(y_r | x_f (+) x_r)", trainable=wrapper.trainable,
+                   setup=wrapper.setup, wrapper=True),
         MethodSpec("sam", "Fan et al. 2025, Towards LLM Unlearning Resilient to Relearning Attacks: A "
                    "Sharpness-Aware Minimization Perspective and Beyond (seed paper), "
-                   "https://github.com/OPTML-Group/Unlearn-Smooth", sam.SAMConfig, sam.compute, needs=sam.needs,
+                   "https://github.com/OPTML-Group/Unlearn-Smooth", sam.SAMConfig, sam.compute, needs=wrapper.needs,
                    summary="forget gradient at theta + rho*g/||g|| (or under weight noise)",
-                   trainable=sam.trainable, setup=sam.setup, backward=sam.backward, wrapper=True),
+                   trainable=wrapper.trainable, setup=wrapper.setup, backward=sam.backward, wrapper=True),
         MethodSpec("adv_ga", "Yuan et al. 2024, Towards Robust Knowledge Unlearning: An Adversarial Framework "
                    "for Assessing and Improving Unlearning Robustness in LLMs (LAU, seed paper)",
                    adv.AdvGAConfig, adv.compute_ga, needs=frozenset({"retain"}),
@@ -153,18 +154,34 @@ def get_method(name: str) -> MethodSpec:
 def build_config(spec: MethodSpec, hparams: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """Split ``hparams`` into the method's config (and its base method's, for wrappers) and the rest.
 
+    Values are coerced to the config fields' types (``"0.1"`` -> 0.1, ``1`` -> 1.0 for a float; see
+    :func:`froc.settings.coerce`), as attack parameters are. A wrapper's config gets its base method's
+    spec (``base_spec``) and config (``base_config``).
+
     Returns ``(config, leftover)``: keys that are neither the method's nor its base's come back in
-    ``leftover`` for the caller to route (engine fields) or reject.
+    ``leftover`` (uncoerced) for the caller to route (engine fields) or reject.
+
+    Raises:
+        ConfigError: a value of the wrong type, an unknown or unusable base method.
     """
     own = {f.name for f in fields(spec.config) if not f.metadata.get("internal")}
-    cfg = spec.config(**{k: v for k, v in hparams.items() if k in own})
+    what = f"method '{spec.name}' hyperparameter"
+    cfg = spec.config(**coerce_fields(spec.config, {k: v for k, v in hparams.items() if k in own}, what=what))
     rest = {k: v for k, v in hparams.items() if k not in own}
     if spec.wrapper:
         base = get_method(cfg.base)
         if base.wrapper or base.loss is None or not base.trains(base.config()):
             valid = [n for n, s in METHODS.items() if not s.wrapper and s.loss is not None and s.trains(s.config())]
             raise unknown_choice(f"base method for {spec.name}", cfg.base, valid)
-        base_own = {f.name for f in fields(base.config)}
-        cfg.base_config = base.config(**{k: v for k, v in rest.items() if k in base_own})
+        base_own = {f.name for f in fields(base.config) if not f.metadata.get("internal")}
+        given = {k: v for k, v in rest.items() if k in base_own}
+        cfg.base_config = base.config(**coerce_fields(base.config, given, what=f"method '{base.name}' hyperparameter"))
+        cfg.base_spec = base
         rest = {k: v for k, v in rest.items() if k not in base_own}
     return cfg, rest
+
+
+def can_use_lora(spec: MethodSpec, cfg) -> bool:
+    """Whether ``spec`` with config ``cfg`` can train LoRA adapters (a wrapper only if its base can)."""
+    base = getattr(cfg, "base_spec", None)
+    return spec.lora and (base is None or base.lora)

@@ -19,35 +19,33 @@ n_samples = 1 for the smoothing variant. The logged loss is the base loss at ``t
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
 
 from froc.methods.base import Batch, Context, Loss
+from froc.methods.wrapper import WrapperConfig, base_loss
 
 VARIANTS = ("sam", "smoothing")
 
 
 @dataclass
-class SAMConfig:
-    """Hyperparameters of sharpness-aware unlearning.
+class SAMConfig(WrapperConfig):
+    """Hyperparameters of sharpness-aware unlearning (and ``base``, see :class:`WrapperConfig`).
 
     Attributes:
-        base: the wrapped method (any registered loss-based method that is not a wrapper).
         variant: ``sam`` (worst-case perturbation) or ``smoothing`` (Gaussian weight noise).
         rho: radius of the SAM perturbation.
         noise_std: standard deviation of the weight noise (smoothing).
         n_samples: number of noise draws averaged (smoothing).
     """
 
-    base: str = "npo"
     variant: str = "sam"
     rho: float = 0.01
     noise_std: float = 1e-3
     n_samples: int = 1
-    base_config: Any = field(default=None, repr=False, metadata={"internal": True})
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -96,25 +94,6 @@ def backward(compute: Callable[[Batch], Loss], batch: Batch, params: list[Tensor
     return Loss(forget=out.forget.detach(), retain=None if out.retain is None else out.retain.detach(), parts=out.parts)
 
 
-def _base(cfg):
-    from froc.methods.registry import get_method
-
-    return get_method(cfg.base)
-
-
 def compute(model, batch: Batch, ctx: Context, cfg: SAMConfig) -> Loss:
-    return _base(cfg).loss(model, batch, ctx, cfg.base_config)
-
-
-def needs(cfg: SAMConfig) -> set[str]:
-    return _base(cfg).needs_for(cfg.base_config)
-
-
-def setup(model, data, ctx: Context, cfg: SAMConfig):
-    base = _base(cfg)
-    return base.setup(model, data, ctx, cfg.base_config) if base.setup else None
-
-
-def trainable(model, cfg: SAMConfig):
-    base = _base(cfg)
-    return base.trainable(model, cfg.base_config) if base.trainable else None
+    """The base method's loss (SAM changes the gradient, in :func:`backward`, not the loss)."""
+    return base_loss(model, batch, ctx, cfg)

@@ -15,27 +15,25 @@ alongside (``froc.unlearn(..., method="scope", base="graddiff", eta=5, retain_we
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from froc.methods import wrapper
 from froc.methods.base import Batch, Context, Loss
 from froc.methods.common import add_terms, mnll
+from froc.methods.wrapper import WrapperConfig
 from froc.models.encoding import Encoded, collate, to_device
 from froc.models.logprobs import token_logprobs
 
 
 @dataclass
-class ScopeConfig:
-    """Hyperparameters of scope-aware unlearning.
+class ScopeConfig(WrapperConfig):
+    """Hyperparameters of scope-aware unlearning (and ``base``, see :class:`WrapperConfig`).
 
     Attributes:
-        base: the wrapped method (any registered loss-based method that is not a wrapper).
         eta: weight of the scope term.
     """
 
-    base: str = "npo"
     eta: float = 2.0
-    base_config: Any = field(default=None, repr=False, metadata={"internal": True})
 
 
 def scope_sequences(forget_enc: list[Encoded], retain_enc: list[Encoded], *, n_bos: int, n_eos: int) -> list[Encoded]:
@@ -48,14 +46,8 @@ def scope_sequences(forget_enc: list[Encoded], retain_enc: list[Encoded], *, n_b
     return out
 
 
-def _base(cfg):
-    from froc.methods.registry import get_method
-
-    return get_method(cfg.base)
-
-
 def compute(model, batch: Batch, ctx: Context, cfg: ScopeConfig) -> Loss:
-    out = _base(cfg).loss(model, batch, ctx, cfg.base_config)
+    out = wrapper.base_loss(model, batch, ctx, cfg)
     if batch.retain is None or cfg.eta == 0:
         return out
     n_bos = int(ctx.fmt.add_bos and ctx.tokenizer.bos_token_id is not None)
@@ -69,14 +61,5 @@ def compute(model, batch: Batch, ctx: Context, cfg: ScopeConfig) -> Loss:
 
 
 def needs(cfg: ScopeConfig) -> set[str]:
-    return _base(cfg).needs_for(cfg.base_config) | {"retain"}
-
-
-def setup(model, data, ctx: Context, cfg: ScopeConfig):
-    base = _base(cfg)
-    return base.setup(model, data, ctx, cfg.base_config) if base.setup else None
-
-
-def trainable(model, cfg: ScopeConfig):
-    base = _base(cfg)
-    return base.trainable(model, cfg.base_config) if base.trainable else None
+    """The base method's needs and retain data (the scope term pairs forget with retain items)."""
+    return wrapper.needs(cfg) | {"retain"}

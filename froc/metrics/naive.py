@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from froc.metrics.scoring import ScoreResult, SequenceScores, _decode, build_table, plan_probes
-from froc.models.encoding import DEFAULT_FORMAT, PromptFormat
+from froc.models.encoding import DEFAULT_FORMAT, PromptFormat, pad_token_id
 
 
 def _one(model, ids: list[int], n_prompt: int, device, layers):
@@ -50,7 +50,7 @@ def score_probes_naive(model, tokenizer, probes: Sequence[Any], *, fmt: PromptFo
     tok_lp, tok_z, hits = [None] * S, [None] * S, [None] * S
     hidden = {layer: [None] * N for layer in hidden_layers}
     eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    pad = pad_token_id(tokenizer)
     cfg = GenerationConfig(max_new_tokens=max(max_new_tokens, 1), do_sample=False, num_beams=1, use_cache=True,
                            eos_token_id=eos, pad_token_id=pad)
     generations = [] if generate else None

@@ -40,7 +40,7 @@ from froc.metrics.provenance import provenance, utc_now
 from froc.metrics.text import contains_answer, rouge_l
 from froc.metrics.tofu import correct_choice, normalised_probability
 from froc.models.encoding import (DEFAULT_FORMAT, IGNORE, Encoded, PromptFormat, collate, collate_prompts,
-                                  encode_prompt, encode_qa, encode_text, length_buckets, to_device)
+                                  encode_prompt, encode_qa, encode_text, length_buckets, pad_token_id, to_device)
 from froc.models.kvcache import cache_arg, cache_kwargs, forward_params, output_cache
 
 COLUMNS = (
@@ -549,7 +549,7 @@ def greedy_generate(model, tokenizer, prompts: Sequence[Sequence[int]], *, max_n
         return out
     device = device if device is not None else next(model.parameters()).device
     eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    pad = pad_token_id(tokenizer)
     cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
                            eos_token_id=eos, pad_token_id=pad)
     for idx in length_buckets([len(p) for p in prompts], batch_size):
@@ -723,7 +723,7 @@ def score_probes(model, tokenizer, probes: Sequence[Any], *, fmt: PromptFormat =
         device = next(model.parameters()).device
     if max_length is None:
         max_length = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = pad_token_id(tokenizer)
     layers = _layers(model, hidden_layers)
     plan = plan_probes(tokenizer, probes, fmt, max_new_tokens=max_new_tokens, text_prompt_tokens=text_prompt_tokens,
                        max_length=max_length)

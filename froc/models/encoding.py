@@ -99,6 +99,11 @@ def encode_item(tokenizer, item: Any, fmt: PromptFormat = DEFAULT_FORMAT, *, ans
     return encode_text(tokenizer, item.text, 0, fmt, max_length)
 
 
+def pad_token_id(tokenizer) -> int | None:
+    """The id to pad with: the tokenizer's pad token, else its eos token (None if it has neither)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def collate(encoded: Sequence[Encoded], pad_id: int, padding_side: str = "right") -> dict[str, torch.Tensor]:
     """Pad a list of encoded sequences to the batch's own maximum length.
 

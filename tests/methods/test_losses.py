@@ -40,7 +40,12 @@ def test_graddiff_loss():
     """Forget mnll mean 2.25 (as in test_ga_loss); retain log-probs -0.5, -0.5 -> mnll 0.5.
     With g = 1, a = 2: -1 * 2.25 + 2 * 0.5 = -1.25."""
     got = graddiff_loss(LOGP, MASK, T([[-0.5, -0.5]]), T([[1.0, 1.0]]), forget_weight=1.0, retain_weight=2.0)
-    assert_close(got, T(-1.25))
+    assert_close(got.total, T(-1.25))
+    assert_close(got.forget, T(-2.25))
+    assert_close(got.retain, T(1.0))
+    alone = graddiff_loss(LOGP, MASK, forget_weight=2.0)  # no retain batch: forget term only, -2 * 2.25
+    assert alone.retain is None
+    assert_close(alone.total, T(-4.5))
 
 
 def test_kl_ref_theta_counts_answer_tokens_only():
