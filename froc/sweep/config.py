@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
+                      model_validator)
 
 from froc.errors import ConfigError
 
@@ -45,13 +46,57 @@ class BuiltinSpec(_Strict):
     epochs: int | None = None
 
 
-class DataSpec(_Strict):
-    """A user's own request: forget request, retain data, probes (with meta.group), optional refusals."""
+_BENCH_KEYS = {"tofu": ("forget_split",), "muse": ("corpus",), "wmdp": ("subset",)}
 
-    forget: str
-    retain: str
-    probes: str
+
+class DataSpec(_Strict):
+    """A user's own request: forget request, retain data, probes (with meta.group), optional refusals;
+    or a published benchmark folder: ``{benchmark: tofu, path: DIR, forget_split: forget10}``,
+    ``{benchmark: muse, path: DIR, corpus: news}``, ``{benchmark: wmdp, path: DIR, subset: bio}``
+    (see docs/BENCHMARKS.md), where ``probes`` adds the user's own probes to the benchmark's."""
+
+    forget: str | None = None
+    retain: str | None = None
+    probes: str | None = None
     refusals: str | None = None
+    benchmark: Literal["tofu", "muse", "wmdp"] | None = None
+    path: str | None = None
+    forget_split: Literal["forget01", "forget05", "forget10"] | None = None
+    corpus: Literal["news", "books"] | None = None
+    subset: Literal["bio", "cyber"] | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        given = lambda keys: [k for k in keys if getattr(self, k) is not None]  # noqa: E731
+        options = [k for keys in _BENCH_KEYS.values() for k in keys]
+        if self.benchmark is None:
+            for k in given(["path", *options]):
+                raise _At(("data", k), f"data.{k} is a benchmark option; set data.benchmark (tofu, muse, wmdp) too")
+            for k in ("forget", "retain", "probes"):
+                if getattr(self, k) is None:
+                    raise _At(("data",), f"data.{k} is missing: a user request needs forget, retain and probes "
+                                         "(or set data.benchmark and data.path)")
+            return self
+        if self.path is None:
+            raise _At(("data", "benchmark"), f"data.benchmark {self.benchmark} needs data.path, the local folder "
+                                             "of its published files")
+        for k in given(["forget", "retain"]):
+            raise _At(("data", k), f"data.{k}: the forget request and retain data come from the {self.benchmark} "
+                                   "folder; drop this key")
+        for k in given([o for o in options if o not in _BENCH_KEYS[self.benchmark]]):
+            raise _At(("data", k), f"data.{k} is not an option of {self.benchmark}; valid: "
+                                   f"{', '.join(_BENCH_KEYS[self.benchmark])}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # benchmark keys are left out while unset, so the dump (and the config ids hashed from it) of a
+        # sweep written before they existed does not change
+        d = handler(self)
+        for k in ("benchmark", "path", "forget_split", "corpus", "subset"):
+            if d.get(k) is None:
+                d.pop(k, None)
+        return d
 
 
 class Budget(_Strict):
@@ -79,7 +124,10 @@ class LossSpec(_Strict):
 
 
 class Splits(_Strict):
-    """Fractions of probes (per side: forget, utility) for tune / calibration / test; split by subject or probe."""
+    """Fractions of probes (per side: forget, utility) for tune / calibration / test.
+
+    ``by`` is the sampling unit: ``probe`` (each probe is a sample) or ``subject`` (whole subjects go to one
+    split, and each subject is one sample: the mean of its probes' losses; n = the number of subjects)."""
 
     tune: float = Field(0.2, ge=0)
     cal: float = Field(0.4, gt=0)
@@ -104,8 +152,8 @@ class SweepConfig(_Strict):
     device: str = "auto"
     methods: dict[str, dict[str, list[Any]]]
     steps: list[int] = Field(default_factory=lambda: [10, 20, 40])
-    batch_size: int = 16
-    optimizer: str = "adamw"
+    batch_size: int | None = Field(None, ge=1)  # None: the engine's default (as `froc unlearn`)
+    optimizer: str | None = None  # None: the engine's default (adamw)
     lora: bool = False
     budget: Budget = Field(default_factory=Budget)
     pvalue: str = "hb"
@@ -114,18 +162,18 @@ class SweepConfig(_Strict):
     splits: Splits = Field(default_factory=Splits)
     probes_per_group: dict[str, int | None] = Field(
         default_factory=lambda: {"forget": None, "neighbour": 400, "retain": 400, "world": 100})
-    attack_top: int = 3  # attack at most this many certified configurations (best first)
-    score_batch_size: int = 64
+    attack_top: int = Field(3, ge=0)  # attack at most this many certified configurations (best first)
+    score_batch_size: int = Field(64, ge=1)
     # CPU threads (torch intra-op) of each training run and scoring pass. CPU results depend on it
     # (the order of floating-point reductions in backward passes), so it is fixed rather than "all
     # cores": the local and the ray executor, a resumed run and the attack stage's rebuild of a
     # configuration then compute bit-identical models. None = torch's default (not reproducible across
     # machines). Ray runs one training run per ``threads`` CPUs.
     threads: int | None = Field(1, ge=1)
-    max_new_tokens: int = 12
+    max_new_tokens: int = Field(12, ge=1)
     attacks: list[str] = Field(default_factory=list)
     attack_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    resplits: int = 200
+    resplits: int = Field(200, ge=0)
     seed: int = 0
 
     @field_validator("steps")
@@ -138,7 +186,8 @@ class SweepConfig(_Strict):
     @model_validator(mode="after")
     def _check(self):
         if self.model != "builtin" and self.data is None:
-            raise _At(("model",), f"a sweep on a user model ({self.model}) needs a 'data' section (forget, retain, probes)")
+            raise _At(("model",), f"a sweep on a user model ({self.model}) needs a 'data' section (forget, retain, probes; "
+                                  "or benchmark and path)")
         if not self.methods:
             raise _At(("methods",), "'methods' must name at least one method")
         for m, grid in self.methods.items():
@@ -148,6 +197,10 @@ class SweepConfig(_Strict):
         bad = sorted(set(self.probes_per_group) - set(GROUPS))
         if bad:
             raise _At(("probes_per_group", bad[0]), f"unknown probe group '{bad[0]}'; valid groups: {', '.join(GROUPS)}")
+        if self.losses.forget == "unified" and self.splits.by != "probe":
+            raise _At(("losses", "forget"), "losses.forget 'unified' pairs forget and utility probes at random, one "
+                                            "pair per sample; it needs splits.by: probe (got "
+                                            f"'{self.splits.by}')")
         bad = sorted(set(self.attack_params) - set(self.attacks))
         if bad:
             raise _At(("attack_params", bad[0]), f"attack_params.{bad[0]}: '{bad[0]}' is not in 'attacks' "
@@ -292,46 +345,48 @@ def _resolve_paths(cfg: SweepConfig, base: Path) -> None:
     if cfg.oracle:
         cfg.oracle = res(cfg.oracle)
     if cfg.data:
-        for k in ("forget", "retain", "probes", "refusals"):
+        for k in ("forget", "retain", "probes", "refusals", "path"):
             setattr(cfg.data, k, res(getattr(cfg.data, k)))
 
 
 def _check_names(cfg: SweepConfig, where) -> None:
     """Methods, hyperparameters (names and values), p-value, FWER and attack names must exist
     (errors list the valid ones) — checked before anything runs, with the line of the offending key."""
-    from froc.risk import FWER, PVALUES
+    from froc.risk import CERTIFYING_PVALUES, FWER, PVALUES
 
+    if cfg.pvalue in PVALUES and cfg.pvalue not in CERTIFYING_PVALUES:
+        raise ConfigError(f"{where(('pvalue',))}: pvalue '{cfg.pvalue}' is asymptotic (not valid at a finite sample "
+                          "size), so it cannot certify; it is a diagnostic only. Valid for certification: "
+                          f"{', '.join(CERTIFYING_PVALUES)}")
     if cfg.pvalue not in PVALUES:
-        raise ConfigError(f"{where(('pvalue',))}: pvalue '{cfg.pvalue}' unknown; valid: {', '.join(sorted(PVALUES))}")
+        raise ConfigError(f"{where(('pvalue',))}: pvalue '{cfg.pvalue}' unknown; valid: {', '.join(CERTIFYING_PVALUES)}")
     if cfg.fwer not in FWER:
         raise ConfigError(f"{where(('fwer',))}: fwer '{cfg.fwer}' unknown; valid: {', '.join(sorted(FWER))}")
-    try:
-        from froc.engine import UnlearnConfig
-        from froc.engine.loop import resolve_config
-        from froc.methods.registry import METHODS
-    except ImportError:  # pragma: no cover - engine always present in a full install
-        return
+    from froc.engine.config import engine_config
+    from froc.methods.registry import METHODS
+
+    inputs = ["retain"] + (["refusals"] if cfg.model == "builtin" or (cfg.data and cfg.data.refusals) else [])
     for m, grid in cfg.methods.items():
         if m not in METHODS:
             raise ConfigError(f"{where(('methods', m))}: method '{m}' unknown; valid methods: {', '.join(sorted(METHODS))}")
-        valid = valid_hparams(m)
         for k in grid:
             if k in ("steps", "checkpoints"):
                 raise ConfigError(f"{where(('methods', m, k))}: methods.{m}: '{k}' is set by the sweep's top-level "
                                   "'steps' list, not per method")
-            if valid is not None and k not in valid:
-                raise ConfigError(f"{where(('methods', m, k))}: methods.{m}: unknown hyperparameter '{k}'; "
-                                  f"valid: {', '.join(sorted(valid))}")
-        base = UnlearnConfig(steps=max(cfg.steps), batch_size=cfg.batch_size, optimizer=cfg.optimizer, seed=cfg.seed)
         keys = sorted(grid)
         for values in itertools.product(*(grid[k] for k in keys)):
             hp = dict(zip(keys, values))
             try:
-                resolve_config(METHODS[m], base, hp)
-            except (ConfigError, TypeError, ValueError) as e:
-                bad = next((k for k in keys if str(k) in str(e)), None)
+                engine_setup(cfg, {"method": m, "hparams": hp}, max(cfg.steps), [], inputs=inputs)
+            except ConfigError as e:
+                msg = str(e)
+                bad = next((k for k in keys if f"'{k}'" in msg or f" {k} " in msg), None)
+                if "LoRA" in msg or "lora" in msg.lower():
+                    raise ConfigError(f"{where(('lora',))}: lora: true cannot be used with methods.{m}: {msg}") from None
+                if "device" in msg:
+                    raise ConfigError(f"{where(('device',))}: device: {msg}") from None
                 path = ("methods", m) + ((bad,) if bad else ())
-                raise ConfigError(f"{where(path)}: methods.{m} {hp}: {e}") from None
+                raise ConfigError(f"{where(path)}: methods.{m} {hp}: {msg}") from None
     if cfg.attacks:
         try:
             from froc.attacks import ATTACKS
@@ -340,6 +395,18 @@ def _check_names(cfg: SweepConfig, where) -> None:
         for i, a in enumerate(cfg.attacks):
             if a not in ATTACKS:
                 raise ConfigError(f"{where(('attacks', i))}: attack '{a}' unknown; valid attacks: {', '.join(sorted(ATTACKS))}")
+
+
+def engine_setup(cfg: SweepConfig, entry: dict, steps: int, checkpoints: list[int], *, inputs=None,
+                 check_device: bool = True):
+    """The one builder from a sweep entry to a checked engine run (``froc.engine.config.engine_config``),
+    used by validation and by the runner, so whatever the engine would refuse is refused before anything
+    runs. Settings the sweep leaves unset (None) take the engine's own defaults, as ``froc unlearn`` does."""
+    from froc.engine.config import engine_config
+
+    return engine_config(entry, inputs=inputs, check_device=check_device, steps=steps, checkpoints=checkpoints,
+                         batch_size=cfg.batch_size, optimizer=cfg.optimizer, seed=cfg.seed, device=cfg.device,
+                         lora={} if cfg.lora else None)
 
 
 def valid_hparams(method: str) -> list[str] | None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from froc.sweep.config import expand_grid
-from froc.sweep.runner import load_unlearned, run_group, score_model
+from froc.sweep.scores import score_model
+from froc.sweep.training import load_unlearned, run_group
 
 
 def _run(group, pending, prep, cfg) -> dict[int, dict]:

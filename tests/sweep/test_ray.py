@@ -26,7 +26,7 @@ def test_ray_matches_local(uninterrupted, tiny_cache, tmp_path, monkeypatch):
         assert not ray.is_initialized(), "run_sweep started Ray, so it must shut it down"
     finally:
         ray.shutdown()
-    assert {c["status"] for c in res.summary["configs"]} == {"ok"}
+    assert {c.status for c in res.summary.configs} == {"ok"}
     ev = read_events(events)
     assert len(ev) == 2 + 4 and {e["pid"] for e in ev} == {os.getpid()}  # every commit by the driver
     assert_same_results(uninterrupted, tmp_path / "ray")

@@ -237,18 +237,18 @@ def test_budget_change_and_attack_stage_reuse_everything(uninterrupted, tiny_cac
     monkeypatch.setenv(EVENTS_ENV, str(events))
     res = run_sweep(sweep, out, cache_dir=tiny_cache, progress=False, report=False)
     assert read_events(events) == []
-    rec = res.summary["recommended"]
-    assert rec is not None and rec in res.summary["certified"]
-    attacked = [c for c in res.summary["configs"] if "attacks" in c]
-    assert [c["config_id"] for c in attacked] == [rec]
-    a = attacked[0]["attacks"]["quantize_8bit"]
-    assert a["status"] == "ok" and 0 <= a["cur"] <= 1 and a["n_cal"] > 0
+    rec = res.summary.recommended
+    assert rec is not None and rec in res.summary.certified
+    attacked = [c for c in res.summary.configs if c.attacks]
+    assert [c.config_id for c in attacked] == [rec]
+    a = attacked[0].attacks["quantize_8bit"]
+    assert a.status == "ok" and 0 <= a.cur <= 1 and a.n_test > 0
     with Store(out / "froc.duckdb", read_only=True) as st:
         first = st.attacks()[["config_id", "attack", "completed_at"]]
     res2 = run_sweep(sweep, out, cache_dir=tiny_cache, progress=False, report=False)
     with Store(out / "froc.duckdb", read_only=True) as st:
         pd.testing.assert_frame_equal(st.attacks()[["config_id", "attack", "completed_at"]], first)
-    assert res2.summary["attacks_certified"] == res.summary["attacks_certified"]
+    assert res2.summary.attacks_certified == res.summary.attacks_certified
 
 
 @pytest.mark.parametrize("error", [RuntimeError("Query interrupted"), "InterruptException"])

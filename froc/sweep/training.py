@@ -1,0 +1,167 @@
+"""The training runs of a sweep: one (method, hyperparameters) trajectory scored at each pending step,
+on the local process or as Ray tasks; and the rebuild of one configuration's model (attack stage,
+export). Every engine setting comes from one builder, so a resumed run, the attack stage and
+``froc unlearn`` train the same model.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from froc.errors import ConfigError
+from froc.progress import progress_bar
+from froc.sweep.config import SweepConfig
+from froc.sweep.prepare import Prepared
+from froc.sweep.scores import score_model, torch_threads
+
+
+class StoreFailure(Exception):
+    """Writing a configuration's results failed (full disk, lost store): the run stops, the configuration is
+    not recorded as failed (a failure of the machine is not a result of the configuration)."""
+
+
+def _guarded(emit: Callable[[dict], None]) -> Callable[[dict], None]:
+    def wrapped(rec: dict) -> None:
+        try:
+            emit(rec)
+        except BaseException as e:
+            raise StoreFailure(str(e)) from e
+    return wrapped
+
+
+def transient(e: BaseException) -> bool:
+    """Failures of the machine rather than of the configuration (out of memory, disk full): they stop the run,
+    so that a resume retries them instead of recording a "failed" configuration."""
+    import errno
+
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EIO):
+        return True
+    name = type(e).__name__
+    return name in ("OutOfMemoryError", "IOException") or "out of memory" in str(e).lower()
+
+
+def _setup(cfg: SweepConfig, group: list[dict], steps: int, checkpoints: list[int]):
+    """The engine run of a training group: the same builder as the sweep's validation."""
+    from froc.sweep.config import engine_setup
+
+    return engine_setup(cfg, group[0], steps, checkpoints)
+
+
+def load_unlearned(group: list[dict], step: int, prep: Prepared, cfg: SweepConfig, *, progress: bool = False):
+    """Rebuild the model of configuration ``(group, step)`` by re-running its deterministic training."""
+    from froc.engine import unlearn
+    from froc.models.loading import load_model
+
+    model, tok = load_model(prep.model_path, device=cfg.device)
+    with torch_threads(cfg.threads):
+        res = unlearn(model, tok, prep.forget, prep.retain, refusals=prep.refusals, progress=progress,
+                      **_setup(cfg, group, step, []).unlearn_kwargs())
+    return res.model, tok, res
+
+
+def run_group(group: list[dict], pending: list[int], prep: Prepared, cfg: SweepConfig,
+              emit: Callable[[dict], None], *, progress: bool = True) -> None:
+    """Train one (method, hparams) trajectory to the last pending step, scoring each pending checkpoint.
+
+    ``emit`` receives one record per configuration: config fields, status, scores (DataFrame or None).
+    """
+    from froc.engine import unlearn
+    from froc.models.loading import load_model
+
+    by_step = {c["steps"]: c for c in group}
+    model, tok = load_model(prep.model_path, device=cfg.device)
+    emitted: set[int] = set()
+    emit = _guarded(emit)
+    t0 = time.perf_counter()
+    scoring = [0.0]
+
+    def on_checkpoint(step: int, m) -> bool:
+        ts = time.perf_counter()
+        df = score_model(m, tok, prep.probes, cfg)
+        scoring[0] += time.perf_counter() - ts
+        emit({**by_step[step], "status": "ok", "diverged_at": None, "scores": df,
+              "train_seconds": ts - t0 - (scoring[0] - (time.perf_counter() - ts)), "score_seconds": time.perf_counter() - ts})
+        emitted.add(step)
+        return True
+
+    try:
+        with torch_threads(cfg.threads):
+            res = unlearn(model, tok, prep.forget, prep.retain, refusals=prep.refusals, on_checkpoint=on_checkpoint,
+                          progress=progress, **_setup(cfg, group, max(pending), sorted(pending)).unlearn_kwargs())
+        status, at, err = res.status, res.diverged_at, None
+        missing = [s for s in pending if s not in emitted]
+        if status == "completed" and missing and not res.losses:
+            # a training-free method (the edit happens in its setup): no step was taken, so no checkpoint
+            # was reached; the edited model is the result of every step count
+            ts = time.perf_counter()
+            with torch_threads(cfg.threads):
+                df = score_model(res.model, tok, prep.probes, cfg)
+            for s in missing:
+                emit({**by_step[s], "status": "ok", "diverged_at": None, "scores": df, "train_seconds": ts - t0,
+                      "score_seconds": time.perf_counter() - ts})
+                emitted.add(s)
+        elif status == "completed" and missing:
+            err = f"training completed without reaching checkpoint(s) {missing}"
+    except StoreFailure as e:
+        raise e.__cause__ from None
+    except (ConfigError, MemoryError) as e:
+        raise e
+    except Exception as e:  # noqa: BLE001 - a failing configuration is a result, not a crash of the sweep
+        if transient(e):
+            raise
+        status, at, err = "failed", None, f"{type(e).__name__}: {e}"
+    for s in pending:
+        if s not in emitted:
+            emit({**by_step[s], "status": "diverged" if status == "diverged" else "failed", "diverged_at": at,
+                  "scores": None, "train_seconds": time.perf_counter() - t0, "score_seconds": 0.0, "error": err})
+
+
+# ----------------------------------------------------------------------------- executors
+
+
+def run_local(todo, prep, cfg, write, progress):
+    with progress_bar("sweep (training runs)", len(todo)) as advance:
+        for group, pending in todo:
+            run_group(group, pending, prep, cfg, write, progress=False)
+            advance(1, info=f"{group[0]['method']} {group[0]['hparams']}")
+
+
+def _ray_group(group, pending, prep, cfg_dict):
+    out: list[dict] = []
+    run_group(group, pending, prep, SweepConfig.model_validate(cfg_dict), out.append, progress=False)
+    return out
+
+
+def run_ray(todo, prep, cfg, write, progress, address=None, num_cpus=None):
+    """One Ray task per training run; workers return records and the driver alone writes the store.
+
+    Without ``address`` (and no Ray already initialised in this process) a local Ray instance is
+    started with ``num_cpus`` CPUs (default: all) and shut down again at the end.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("the ray executor needs the 'ray' package: pip install 'froc[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        kw = {"address": address} if address else {"num_cpus": num_cpus}
+        ray.init(**kw, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        remote = ray.remote(_ray_group).options(**({"num_gpus": 1} if gpus else {"num_cpus": cfg.threads or 1}),
+                                                max_retries=0)
+        prep_ref = ray.put(prep)
+        cfg_dict = cfg.model_dump()
+        refs = [remote.remote(g, p, prep_ref, cfg_dict) for g, p in todo]
+        where = f"{int(gpus)} GPUs" if gpus else f"{int(ray.cluster_resources().get('CPU', 0))} CPUs"
+        with progress_bar(f"sweep on ray ({where})", len(refs)) as advance:
+            while refs:
+                ready, refs = ray.wait(refs, num_returns=1)
+                for rec in ray.get(ready[0]):  # the driver alone writes the store
+                    write(rec)
+                advance(1)
+    finally:
+        if started:
+            ray.shutdown()
