@@ -15,7 +15,7 @@ import pandas as pd
 
 from froc.errors import ConfigError
 from froc.metrics.provenance import environment, utc_now
-from froc.metrics.registry import METRICS, ScoreSet, compute_metrics, data_notes
+from froc.metrics.registry import METRICS, ScoreSet, base_name, compute_metrics, data_notes
 from froc.metrics.scoring import ScoreResult, score_probes
 from froc.models.encoding import DEFAULT_FORMAT, PromptFormat
 
@@ -167,7 +167,7 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
     notes = data_notes(scoreset) + notes
     summary = {
         "metrics": _nan_to_none(values),
-        "higher_is_better": {k: METRICS[_base(k)].higher_is_better for k in values},
+        "higher_is_better": {k: METRICS[base_name(k)].higher_is_better for k in values},
         "notes": notes,
         "models": {k: v.summary for k, v in results.items()},
         "groups": results["target"].table["group"].value_counts(dropna=False).rename(str).to_dict(),
@@ -189,15 +189,6 @@ def _table(results: dict[str, ScoreResult], name: str):
     return results[name].table if name in results else None
 
 
-def _base(flat_name: str) -> str:
-    """Registry name of a flattened metric name (``forms/forget_per_form/form/qa`` -> ``forms/forget_per_form``)."""
-    parts = flat_name.split("/")
-    for i in range(len(parts), 0, -1):
-        if "/".join(parts[:i]) in METRICS:
-            return "/".join(parts[:i])
-    raise KeyError(flat_name)
-
-
 def print_metrics(result: EvalResult, out: str | Path | None = None) -> None:
     """Print the metrics as a rich table (value, direction), then the notes."""
     from rich.console import Console
@@ -209,7 +200,7 @@ def print_metrics(result: EvalResult, out: str | Path | None = None) -> None:
     t.add_column("value", justify="right")
     t.add_column("better", justify="center")
     for k, v in result.metrics.items():
-        t.add_row(k, "nan" if np.isnan(v) else f"{v:.4f}", arrow[METRICS[_base(k)].higher_is_better])
+        t.add_row(k, "nan" if np.isnan(v) else f"{v:.4f}", arrow[METRICS[base_name(k)].higher_is_better])
     console = Console(soft_wrap=True)
     console.print(t)
     for n in result.notes:

@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import math
+
 import numpy as np
+
+from froc.metrics.spec import MetricSpec, MissingData, ScoreSet, col
+from froc.utils import nanmean
 
 
 def extraction_strength(hits: np.ndarray) -> float:
@@ -37,15 +42,36 @@ def exact_memorisation(hits: np.ndarray) -> float:
 
 def mean_extraction_strength(per_sample: Sequence[float]) -> float:
     """Mean extraction strength over samples (NaN-aware)."""
-    return _nanmean(per_sample)
+    return nanmean(per_sample)
 
 
 def mean_exact_memorisation(per_sample: Sequence[float]) -> float:
     """Mean exact memorisation over samples (NaN-aware)."""
-    return _nanmean(per_sample)
+    return nanmean(per_sample)
 
 
-def _nanmean(x) -> float:
-    a = np.asarray(x, dtype=np.float64)
-    a = a[~np.isnan(a)]
-    return float(a.mean()) if a.size else float("nan")
+# ----------------------------------------------------------------------------- the reported metrics
+
+
+def mean_on(group: str, column: str):
+    """Mean of ``column`` (``extraction_strength`` or ``exact_mem``) over ``group``'s probes."""
+    agg = mean_extraction_strength if column == "extraction_strength" else mean_exact_memorisation
+
+    def fn(s: ScoreSet) -> float:
+        v = agg(col(s.rows("target", group), column))
+        if math.isnan(v):
+            raise MissingData(f"no finite {column} on '{group}' probes")
+        return v
+    return fn
+
+
+METRICS = (
+    MetricSpec("extraction/forget_strength", mean_on("forget", "extraction_strength"), False, "mean",
+               "Mean extraction strength 1 - k*/|y| on forget probes."),
+    MetricSpec("extraction/forget_exact_mem", mean_on("forget", "exact_mem"), False, "mean",
+               "Mean exact memorisation (share of argmax hits) on forget probes."),
+    MetricSpec("extraction/retain_strength", mean_on("retain", "extraction_strength"), True, "mean",
+               "Mean extraction strength 1 - k*/|y| on retain probes."),
+    MetricSpec("extraction/retain_exact_mem", mean_on("retain", "exact_mem"), True, "mean",
+               "Mean exact memorisation (share of argmax hits) on retain probes."),
+)

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
+
+from froc.metrics.spec import MetricSpec, MissingData, ScoreSet, col
 
 
 @dataclass(frozen=True)
@@ -44,3 +47,37 @@ def form_spread(forms: Sequence[str], scores: np.ndarray) -> FormSpread:
     if v.size == 0:
         return FormSpread(per, float("nan"), float("nan"))
     return FormSpread(per, float(v.max() - v.min()), float(v.std()))
+
+
+# ----------------------------------------------------------------------------- the reported metrics
+
+
+def _form_scores(d: pd.DataFrame) -> np.ndarray:
+    """Knowledge score per probe; greedy-answer correctness where a probe has no perturbed answers."""
+    k = col(d, "knowledge")
+    return np.where(np.isnan(k), col(d, "gen_correct"), k)
+
+
+def forget_per_form(s: ScoreSet) -> dict[str, float]:
+    """Mean forget score per probe form (``{form: mean}``)."""
+    d = s.rows("target", "forget", "qa")
+    return per_form_means(d["form"].tolist(), _form_scores(d))
+
+
+def forget_spread(s: ScoreSet) -> dict[str, float]:
+    """Spread of the per-form forget scores: ``{"range": max - min, "std": population std}``."""
+    d = s.rows("target", "forget", "qa")
+    sp = form_spread(d["form"].tolist(), _form_scores(d))
+    if len(sp.per_form) < 2:
+        raise MissingData("form spread needs forget probes in at least two forms")
+    return {"range": sp.range, "std": sp.std}
+
+
+METRICS = (
+    MetricSpec("forms/forget_per_form", forget_per_form, False, "mean_per_form",
+               "Mean forget knowledge score per probe form (greedy correctness where a probe has no options).",
+               keys=("<form>",)),
+    MetricSpec("forms/forget_spread", forget_spread, False, "range_std_over_forms",
+               "Spread of the per-form forget scores across forms: max-min and std (form independence).",
+               keys=("range", "std")),
+)

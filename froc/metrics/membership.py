@@ -23,6 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
+from froc.metrics.spec import MetricSpec, MissingData, ScoreSet, col, lists
+
 
 def n_lowest(n_tokens: int, k: float) -> int:
     """How many of ``n_tokens`` values the Min-K% family averages: ``max(1, floor(k * n))``."""
@@ -91,3 +93,73 @@ def roc_auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
         raise ValueError(f"ROC-AUC got {bad} NaN score(s); drop or fix those samples first")
     y = np.concatenate([np.ones(m.size), np.zeros(n.size)])
     return float(roc_auc_score(y, np.concatenate([m, n])))
+
+
+# ----------------------------------------------------------------------------- the reported metrics
+
+_SCORE_COLUMNS = {  # score -> (gold column, perturbed column)
+    "loss": ("gold_logp_mean", "perturbed_logp_mean"),
+    "mink": ("mink", "perturbed_mink"),
+    "minkpp": ("minkpp", "perturbed_minkpp"),
+}
+
+
+def membership_sets(s: ScoreSet, which: str, score: str) -> tuple[np.ndarray, np.ndarray]:
+    """Member scores (forget probes' gold answers) and non-member scores for one model.
+
+    Non-members: the ``nonmember_group`` probes' gold answers when there are any, else the forget
+    probes' perturbed answers (same questions, answers of the same type, never trained on by any model:
+    a deviation from MUSE's held-out documents). Scores are oriented higher = member; NaN scores are dropped.
+    """
+    f = s.rows(which, "forget")
+    h = s.rows(which, s.nonmember_group, required=False)
+
+    def gold(d):
+        if score == "zlib":
+            return zlib_score(col(d, "gold_logp_mean"), col(d, "gold_zlib_len"))
+        return col(d, _SCORE_COLUMNS[score][0])
+
+    def perturbed(d):
+        if score == "zlib":
+            lp, zl = lists(d, "perturbed_logp_mean"), lists(d, "perturbed_zlib_len")
+            return np.array([a / b for x, y in zip(lp, zl) for a, b in zip(x, y)], dtype=np.float64)
+        return np.array([v for vs in lists(d, _SCORE_COLUMNS[score][1]) for v in vs], dtype=np.float64)
+
+    members = gold(f)
+    nonmembers = gold(h) if len(h) else perturbed(f)
+    members, nonmembers = members[~np.isnan(members)], nonmembers[~np.isnan(nonmembers)]
+    if members.size == 0 or nonmembers.size == 0:
+        raise MissingData(f"membership needs forget probes and non-members (meta.group "
+                          f"'{s.nonmember_group}' or perturbed answers of forget probes)")
+    return members, nonmembers
+
+
+def auc_of(score: str):
+    """ROC-AUC of membership score ``score`` (loss, zlib, mink, minkpp) on the target, forget vs non-members."""
+    def fn(s: ScoreSet) -> float:
+        return roc_auc(*membership_sets(s, "target", score))
+    return fn
+
+
+def reference_auc(s: ScoreSet) -> float:
+    """ROC-AUC of the reference-model score (target minus oracle mean log-prob), forget vs non-members."""
+    mt, nt = membership_sets(s, "target", "loss")
+    mo, no = membership_sets(s, "oracle", "loss")
+    if mt.shape != mo.shape or nt.shape != no.shape:
+        raise MissingData("target and oracle scores are not aligned (different NaN samples)")
+    return roc_auc(reference_score(mt, mo), reference_score(nt, no))
+
+
+def _auc_doc(name: str) -> str:
+    return f"ROC-AUC of the {name} membership score, forget vs non-members, on the target (ideal: the oracle's)."
+
+
+METRICS = (
+    MetricSpec("mia/loss_auc", auc_of("loss"), None, "roc_auc", _auc_doc("loss")),
+    MetricSpec("mia/zlib_auc", auc_of("zlib"), None, "roc_auc", _auc_doc("zlib ratio")),
+    MetricSpec("mia/mink_auc", auc_of("mink"), None, "roc_auc", _auc_doc("Min-K%")),
+    MetricSpec("mia/minkpp_auc", auc_of("minkpp"), None, "roc_auc", _auc_doc("Min-K%++")),
+    MetricSpec("mia/reference_auc", reference_auc, None, "roc_auc",
+               "ROC-AUC of the reference-model score (target minus oracle mean log-prob), forget vs non-members.",
+               ("oracle",)),
+)

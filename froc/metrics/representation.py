@@ -14,6 +14,8 @@ from typing import Mapping
 
 import numpy as np
 
+from froc.metrics.spec import MetricSpec, MissingData, ScoreSet
+
 
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     """Linear CKA of two feature matrices over the same n samples (rows).
@@ -42,3 +44,29 @@ def cka_per_layer(a: Mapping[int, np.ndarray], b: Mapping[int, np.ndarray], rows
             xa, xb = xa[rows], xb[rows]
         out[int(layer)] = linear_cka(xa, xb)
     return out
+
+
+# ----------------------------------------------------------------------------- the reported metrics
+
+
+def cka_with(other: str):
+    """Per-layer linear CKA between the target's and ``other``'s forget-probe hidden states (``{"layer_<L>": cka}``)."""
+    def fn(s: ScoreSet) -> dict[str, float]:
+        a, b = s.hidden.get("target") or {}, s.hidden.get(other) or {}
+        if not set(a) & set(b):
+            raise MissingData(f"no hidden states of both the target and the {other} (pass hidden_layers)")
+        rows = np.flatnonzero(s.mask("forget"))
+        if rows.size < 2:
+            raise MissingData("CKA needs at least two forget probes")
+        return {f"layer_{k}": v for k, v in cka_per_layer(a, b, rows).items()}
+    return fn
+
+
+METRICS = (
+    MetricSpec("repr/cka_original", cka_with("original"), None, "linear_cka",
+               "Linear CKA per layer between the target's and the original's forget-probe representations "
+               "(near 1 = representations unchanged).", ("original",), keys=("layer_<L>",)),
+    MetricSpec("repr/cka_oracle", cka_with("oracle"), True, "linear_cka",
+               "Linear CKA per layer between the target's and the retain oracle's forget-probe representations.",
+               ("oracle",), keys=("layer_<L>",)),
+)

@@ -38,7 +38,7 @@ from froc.metrics.extraction import exact_memorisation, extraction_strength
 from froc.metrics.membership import min_k_mean, n_lowest, zlib_length
 from froc.metrics.provenance import provenance, utc_now
 from froc.metrics.text import contains_answer, rouge_l
-from froc.metrics.tofu import correct_choice, normalised_probability
+from froc.metrics.knowledge import correct_choice, knowledge_scores
 from froc.models.encoding import (DEFAULT_FORMAT, IGNORE, Encoded, PromptFormat, collate, collate_prompts,
                                   encode_prompt, encode_qa, encode_text, length_buckets, pad_token_id, to_device)
 from froc.models.kvcache import cache_arg, cache_kwargs, forward_params, output_cache
@@ -599,7 +599,7 @@ def build_table(probes: Sequence[Any], plan: Plan, raw: SequenceScores, generati
         "gold_len": raw.n_tokens[plan.gold].astype(np.int64),
         "para_logp_mean": para_mean,
         "perturbed_logp_mean": pert_mean,
-        "knowledge": normalised_probability(gold_mean, pert_mean),
+        "knowledge": knowledge_scores(gold_mean, pert_mean),
         "correct_choice": correct_choice(gold_mean, pert_mean),
         "mink": [min_k_mean(raw.token_logp[s], mink_k) for s in plan.gold],
         "minkpp": [min_k_mean(raw.token_z[s], mink_k) for s in plan.gold],

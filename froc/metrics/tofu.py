@@ -4,7 +4,7 @@ All inputs are per-sample arrays from :func:`froc.metrics.scoring.score_probes`;
 length-normalised (mean over answer tokens), so ``P(a) = exp(mean log p)`` as in TOFU's code.
 
 - probability: mean ``P(a|q)`` (TOFU uses this on forget/retain; on world facts it uses the
-  option-normalised probability, see :func:`normalised_probability`).
+  option-normalised probability, the knowledge score of :mod:`froc.metrics.knowledge`).
 - ROUGE-L recall of the greedy answer (computed per sample by the scorer).
 - truth ratio ``TR = geomean_j P(a~_j) / P(a_para)``; forget reports ``mean min(TR, 1/TR)``, the
   other sets ``mean max(0, 1 - TR)``. Deviation: when a probe has no paraphrased answer the gold
@@ -16,53 +16,24 @@ length-normalised (mean over answer tokens), so ``P(a) = exp(mean log p)`` as in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
+
+from froc.metrics.spec import UTILITY_GROUPS, MetricSpec, MissingData, ScoreSet, col, lists, mean_col
+from froc.utils import nanmean
 
 
 def _as_float(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _nanmean(x) -> float:
-    a = _as_float(x)
-    a = a[~np.isnan(a)]
-    return float(a.mean()) if a.size else float("nan")
-
-
 def probability(gold_logp_mean: np.ndarray) -> float:
     """Mean length-normalised answer probability ``exp(mean log p(a|q))`` (NaN samples skipped)."""
-    return _nanmean(np.exp(_as_float(gold_logp_mean)))
-
-
-def normalised_probability(gold_logp_mean: np.ndarray, perturbed_logp_mean: Sequence[Sequence[float]]) -> np.ndarray:
-    """Per-sample ``P(a) / (P(a) + sum_j P(a~_j))`` with ``P = exp(mean log p)``, via log-sum-exp.
-
-    This is FROC's knowledge score ``k_i``. NaN for a probe without perturbed answers.
-    """
-    gold = _as_float(gold_logp_mean)
-    out = np.full(gold.shape, np.nan)
-    for i, (g, pert) in enumerate(zip(gold, perturbed_logp_mean)):
-        p = _as_float(pert) if pert is not None else np.empty(0)
-        if p.size == 0 or np.isnan(g):
-            continue
-        m = np.concatenate([[g], p])
-        top = m.max()
-        out[i] = np.exp(g - (top + np.log(np.exp(m - top).sum())))
-    return out
-
-
-def correct_choice(gold_logp_mean: np.ndarray, perturbed_logp_mean: Sequence[Sequence[float]]) -> np.ndarray:
-    """Per-sample 1.0 when the gold answer beats every perturbed answer (mean log-prob), else 0.0; NaN without options."""
-    gold = _as_float(gold_logp_mean)
-    out = np.full(gold.shape, np.nan)
-    for i, (g, pert) in enumerate(zip(gold, perturbed_logp_mean)):
-        p = _as_float(pert) if pert is not None else np.empty(0)
-        if p.size and not np.isnan(g):
-            out[i] = float(g > p.max())
-    return out
+    return nanmean(np.exp(_as_float(gold_logp_mean)))
 
 
 @dataclass(frozen=True)
@@ -106,7 +77,7 @@ def truth_ratio_score(tr: np.ndarray, *, forget: bool) -> float:
     t = _as_float(tr)
     with np.errstate(divide="ignore", over="ignore"):
         per = np.exp(-np.abs(np.log(t))) if forget else np.maximum(0.0, 1.0 - t)
-    return _nanmean(per)
+    return nanmean(per)
 
 
 def forget_quality(tr_unlearned: np.ndarray, tr_oracle: np.ndarray) -> float:
@@ -139,3 +110,94 @@ def model_utility(components: Sequence[float]) -> float:
     if (c == 0).any():
         return 0.0
     return float(c.size / (1.0 / c).sum())
+
+
+# ----------------------------------------------------------------------------- the reported metrics (rows -> numbers)
+
+
+def _tr(df: pd.DataFrame) -> np.ndarray:
+    return truth_ratio(lists(df, "perturbed_logp_mean"), col(df, "para_logp_mean"), col(df, "gold_logp_mean")).values
+
+
+def probability_on(group: str):
+    """Mean gold-answer probability on ``group``'s QA probes; the option-normalised one on world facts (TOFU)."""
+    def fn(s: ScoreSet) -> float:
+        d = s.rows("target", group, "qa")
+        if group == "world":  # TOFU: option-normalised probability on world facts
+            return mean_col(d, "knowledge")
+        return probability(col(d, "gold_logp_mean"))
+    return fn
+
+
+def rouge_on(group: str):
+    """Mean ROUGE-L recall of the greedy answers on ``group``'s QA probes."""
+    def fn(s: ScoreSet) -> float:
+        return mean_col(s.rows("target", group, "qa"), "rouge_l_recall")
+    return fn
+
+
+def truth_ratio_on(group: str):
+    """TOFU's truth-ratio statistic on ``group``'s QA probes (forget: ``min(TR, 1/TR)``)."""
+    def fn(s: ScoreSet) -> float:
+        v = truth_ratio_score(_tr(s.rows("target", group, "qa")), forget=group == "forget")
+        if math.isnan(v):
+            raise MissingData(f"no '{group}' probe has perturbed answers")
+        return v
+    return fn
+
+
+def forget_quality_of(s: ScoreSet) -> float:
+    """:func:`forget_quality` of the target's and the oracle's forget-probe truth ratios."""
+    return forget_quality(_tr(s.rows("target", "forget", "qa")), _tr(s.rows("oracle", "forget", "qa")))
+
+
+def model_utility_of(s: ScoreSet) -> float:
+    """:func:`model_utility` of every computable {probability, ROUGE, truth ratio} of the utility groups."""
+    comps = []
+    for g in UTILITY_GROUPS:
+        if not s.mask(g, "qa").any():
+            continue
+        for fn in (probability_on(g), rouge_on(g), truth_ratio_on(g)):
+            try:
+                comps.append(fn(s))
+            except MissingData:
+                pass
+    if not comps:
+        raise MissingData(f"no probes with meta.group in {UTILITY_GROUPS}")
+    return model_utility(comps)
+
+
+def _p(g: str) -> str:
+    return f"Mean length-normalised gold-answer probability exp(mean log p) on {g} probes (TOFU)."
+
+
+def _rouge(g: str) -> str:
+    return f"Mean ROUGE-L recall of the greedy answer vs the gold answer on {g} probes (TOFU)."
+
+
+def _tr_doc(g: str) -> str:
+    return f"Mean max(0, 1 - TR) on {g} probes (TOFU; high = prefers the true answer)."
+
+
+METRICS = (
+    MetricSpec("tofu/forget_probability", probability_on("forget"), False, "mean", _p("forget")),
+    MetricSpec("tofu/forget_rouge", rouge_on("forget"), False, "mean", _rouge("forget")),
+    MetricSpec("tofu/forget_truth_ratio", truth_ratio_on("forget"), True, "mean",
+               "Mean min(TR, 1/TR) on forget probes (TOFU; 1 = cannot tell true from false)."),
+    MetricSpec("tofu/retain_probability", probability_on("retain"), True, "mean", _p("retain")),
+    MetricSpec("tofu/retain_rouge", rouge_on("retain"), True, "mean", _rouge("retain")),
+    MetricSpec("tofu/retain_truth_ratio", truth_ratio_on("retain"), True, "mean", _tr_doc("retain")),
+    MetricSpec("tofu/neighbour_probability", probability_on("neighbour"), True, "mean", _p("neighbour")),
+    MetricSpec("tofu/neighbour_rouge", rouge_on("neighbour"), True, "mean", _rouge("neighbour")),
+    MetricSpec("tofu/neighbour_truth_ratio", truth_ratio_on("neighbour"), True, "mean", _tr_doc("neighbour")),
+    MetricSpec("tofu/world_probability", probability_on("world"), True, "mean",
+               "Mean option-normalised probability P(a)/(P(a)+sum P(a~)) (TOFU, world facts)."),
+    MetricSpec("tofu/world_rouge", rouge_on("world"), True, "mean", _rouge("world")),
+    MetricSpec("tofu/world_truth_ratio", truth_ratio_on("world"), True, "mean", _tr_doc("world")),
+    MetricSpec("tofu/forget_quality", forget_quality_of, True, "ks_pvalue",
+               "KS two-sample p-value between the target's and the retain oracle's forget-probe truth ratios (TOFU).",
+               ("oracle",)),
+    MetricSpec("tofu/model_utility", model_utility_of, True, "harmonic_mean",
+               "Harmonic mean of {probability, ROUGE, truth-ratio score} over retain, neighbour and world probes "
+               "(TOFU); components that cannot be computed are left out."),
+)

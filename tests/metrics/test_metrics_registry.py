@@ -140,3 +140,31 @@ def test_data_notes_report_fallbacks():
     notes = data_notes(ScoreSet(target=t))
     assert any("1 of 2 QA probes have no paraphrased answer" in n for n in notes)
     assert any("1 of 2 QA probes have no perturbed answers" in n for n in notes)
+
+
+def test_every_reported_name_is_declared_literally_in_froc():
+    """grep for a metric name finds its declaration: each registry name occurs as a string literal in the
+    family module that declares it, and every key compute_metrics reports is a registry name or one of its
+    declared keys (``<...>`` marks a data-dependent part)."""
+    import re
+    from pathlib import Path
+
+    import froc
+    from froc.metrics import registry
+
+    root = Path(froc.__file__).parent
+    for fam in registry.FAMILIES:
+        text = Path(fam.__file__).read_text(encoding="utf-8")
+        for spec in fam.METRICS:
+            assert f'"{spec.name}"' in text, (spec.name, fam.__name__)
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in root.rglob("*.py"))
+    assert all(f'"{n}"' in sources for n in METRICS)
+    t = table([dict(form="qa", knowledge=0.5), dict(form="cloze", knowledge=0.2),
+               dict(group="neighbour", correct_choice=1.0)])
+    hidden = {m: {1: np.arange(6.0).reshape(3, 2) * (i + 1)} for i, m in enumerate(("target", "original"))}
+    values, _ = compute_metrics(ScoreSet(target=t, original=t, hidden=hidden))
+    assert "forms/forget_per_form/qa" in values and "repr/cka_original/layer_1" in values
+    for key in values:
+        base = registry.base_name(key)
+        rest = key[len(base) + 1:]
+        assert not rest or any(re.fullmatch(re.sub(r"<[^>]+>", r"[^/]+", k), rest) for k in METRICS[base].keys), key

@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.stats import ks_2samp
 
+from froc.metrics import knowledge as K
 from froc.metrics import tofu as T
 
 L = math.log
@@ -22,15 +23,15 @@ def test_normalised_probability_by_hand():
 
     Stability: gold -1000, perturbed -1001 -> 1/(1+e^-1) = 0.7310585786 (plain exp would give 0/0).
     """
-    k = T.normalised_probability(np.array([L(0.5), L(0.6), L(0.3), -1000.0]),
-                                 [[L(0.25), L(0.25)], [L(0.2)], [], [-1001.0]])
+    k = K.knowledge_scores(np.array([L(0.5), L(0.6), L(0.3), -1000.0]),
+                          [[L(0.25), L(0.25)], [L(0.2)], [], [-1001.0]])
     assert_allclose(k[[0, 1, 3]], [0.5, 0.75, 1 / (1 + math.exp(-1))], rtol=1e-12)
     assert np.isnan(k[2])
 
 
 def test_correct_choice_strict_and_nan_without_options():
     """gold beats max perturbed strictly -> 1; a tie -> 0; no options -> NaN."""
-    c = T.correct_choice(np.array([-1.0, -2.0, -1.0]), [[-1.5, -3.0], [-2.0], []])
+    c = K.correct_choice(np.array([-1.0, -2.0, -1.0]), [[-1.5, -3.0], [-2.0], []])
     assert c[0] == 1.0 and c[1] == 0.0 and np.isnan(c[2])
 
 
