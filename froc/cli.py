@@ -63,6 +63,44 @@ def _print_check_report(report, console, shown: int = 5) -> None:
         console.print(str(err), markup=False, highlight=False)
 
 
+def _check_benchmark(fmt: str, paths: list[str]) -> None:
+    """``froc data check --format``: a table of the splits found in each benchmark folder (exit 1 on errors)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from froc.data.published import BENCHMARKS, inspect_benchmark
+    from froc.errors import DataError, unknown_choice
+
+    if fmt not in BENCHMARKS:
+        _fail(unknown_choice("format", fmt, BENCHMARKS))
+    if not paths:
+        _fail(ValueError(f"give the {fmt.upper()} folder as PATH"))
+    console, bad = Console(soft_wrap=False), False
+    for path in paths:
+        try:
+            counts, errors = inspect_benchmark(fmt, path)
+        except DataError as e:
+            counts, errors = [], [e]
+        table = Table(title=Text(f"{path}  ({fmt}, {len(counts)} splits)"), title_justify="left")
+        table.add_column("split", overflow="fold")
+        table.add_column("rows", justify="right")
+        table.add_column("froc items", justify="right")
+        table.add_column("role", overflow="fold")
+        for c in counts:
+            table.add_row(Text(c.split), str(c.n), "" if c.n_items is None else str(c.n_items), Text(c.role))
+        console.print(table)
+        if not counts and not errors:
+            console.print(Text(f"no {fmt.upper()} split found in {path} (see docs/BENCHMARKS.md for the layouts)"))
+            bad = True
+        for err in errors:
+            bad = True
+            console.print(f"[bold red]error:[/] {err.total} problem(s):", highlight=False)
+            console.print(str(err), markup=False, highlight=False, soft_wrap=True)
+    if bad:
+        raise typer.Exit(code=1)
+
+
 @data_app.command("check")
 def data_check(
     paths: Optional[List[str]] = typer.Argument(None, help="Item files: .jsonl/.json/.csv/.parquet/.txt or a datasets folder (folder::split)."),
@@ -71,8 +109,12 @@ def data_check(
     retain: Optional[str] = typer.Option(None, "--retain", help="Retain data file (with --forget)."),
     probes: Optional[str] = typer.Option(None, "--probes", help="Probe file (qa), checked with --forget/--retain."),
     max_answer_chars: Optional[int] = typer.Option(None, "--max-answer-chars", help="Warn about (and truncate) longer answers."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="A published benchmark folder: tofu, muse or wmdp (PATH is its folder)."),
 ) -> None:
     """Validate data files; print counts per kind, form, meta.group and meta.split.
+
+    With --format tofu|muse|wmdp, PATH is a benchmark folder in its published layout: every split
+    found is listed with its row count (see docs/BENCHMARKS.md).
 
     Exits 1 listing every offending line (file, line, field, expectation; first 50 per file).
 
@@ -83,6 +125,8 @@ def data_check(
       froc data check refusals.txt --kind refusal
 
       froc data check --forget forget.jsonl --retain retain.parquet --probes probes.jsonl
+
+      froc data check --format tofu data/TOFU
     """
     from rich.console import Console
 
@@ -90,6 +134,9 @@ def data_check(
     from froc.data.schema import KINDS
     from froc.errors import DataError, unknown_choice
 
+    if fmt is not None:
+        _check_benchmark(fmt, paths or [])
+        return
     if kind is not None and kind not in KINDS:
         _fail(unknown_choice("kind", kind, KINDS))
     if not paths and forget is None:

@@ -10,7 +10,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from froc.metrics.scoring import ScoreResult, SequenceScores, _decode, build_table, plan_probes
+from froc.metrics.forward import SequenceScores
+from froc.metrics.generate import _decode
+from froc.metrics.plan import plan_probes
+from froc.metrics.table import ScoreResult, build_table
 from froc.models.encoding import DEFAULT_FORMAT, PromptFormat, pad_token_id
 
 

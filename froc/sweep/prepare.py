@@ -123,23 +123,39 @@ def _user(cfg: SweepConfig) -> Prepared:
     from froc.data.loaders import load_items, load_request
 
     d = cfg.data
-    req = load_request(d.forget, d.retain, d.probes)
+    if d.benchmark is not None:
+        from froc.data.published import load_benchmark
+
+        options = {k: getattr(d, k) for k in ("forget_split", "corpus", "subset") if getattr(d, k) is not None}
+        req = load_benchmark(d.benchmark, d.path, **options)
+        all_probes = list(req.probes) + (list(load_items(d.probes, "qa")) if d.probes else [])
+        where = d.probes or d.path
+    else:
+        req = load_request(d.forget, d.retain, d.probes)
+        all_probes, where = list(req.probes), d.probes
     refusals = [r.text for r in load_items(d.refusals)] if d.refusals else []
-    bad = [p for p in req.probes if p.meta.get("group") not in SIDES]
+    bad = [p for p in all_probes if p.meta.get("group") not in SIDES]
     if bad:
-        raise ConfigError(f"{d.probes}: probe '{bad[0].id}' has meta.group {bad[0].meta.get('group')!r}; every probe needs "
+        raise ConfigError(f"{where}: probe '{bad[0].id}' has meta.group {bad[0].meta.get('group')!r}; every probe needs "
                           f"meta.group in {sorted(SIDES)} ({len(bad)} probes affected)")
     rng = random.Random(f"{cfg.seed}-probes")
     probes = []
     for group in SIDES:
-        probes += _sample([p for p in req.probes if p.meta.get("group") == group], cfg.probes_per_group.get(group), rng)
+        probes += _sample([p for p in all_probes if p.meta.get("group") == group], cfg.probes_per_group.get(group), rng)
     if not any(p.meta["group"] == "forget" for p in probes):
-        raise ConfigError(f"{d.probes}: no probe has meta.group 'forget'; the forget risk needs forget probes")
-    question = (f"Remove the {len(req.forget)} items of {Path(d.forget).name} from {cfg.model} while keeping utility on "
-                f"{len(req.probes) - sum(p.meta['group'] == 'forget' for p in req.probes)} utility probes.")
+        raise ConfigError(f"{where}: no probe has meta.group 'forget'; the forget risk needs forget probes")
+    n_utility = len(all_probes) - sum(p.meta["group"] == "forget" for p in all_probes)
+    if d.benchmark is not None and not n_utility and cfg.budget.alpha_utility is not None:
+        raise ConfigError(f"{where}: {d.benchmark} gives no utility probes; add your own as data.probes "
+                          "(meta.group retain/neighbour/world) or set budget.alpha_utility: null")
+    question = req.description if d.benchmark is not None else (
+        f"Remove the {len(req.forget)} items of {Path(d.forget).name} from {cfg.model} while keeping utility on "
+        f"{n_utility} utility probes.")
+    info = {"forget_request": len(req.forget), "retain": len(req.retain)}
+    if d.benchmark is not None:
+        info["benchmark"] = d.benchmark
     return Prepared(model_path=cfg.model, oracle_path=cfg.oracle, forget=list(req.forget), retain=list(req.retain),
-                    refusals=refusals, probes=assign_splits(probes, cfg), question=question,
-                    data_info={"forget_request": len(req.forget), "retain": len(req.retain)})
+                    refusals=refusals, probes=assign_splits(probes, cfg), question=question, data_info=info)
 
 
 def prepare(cfg: SweepConfig, cache_dir: str | Path | None = None) -> Prepared:

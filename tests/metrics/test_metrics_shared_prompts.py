@@ -9,11 +9,12 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-import froc.metrics.scoring as scoring
+import froc.metrics.forward as forward
 from metrics_helpers import assert_tables_close, fact_probes, mixed_probes, qa, text_probe
 from froc.metrics.naive import score_probes_naive
-from froc.metrics.scoring import (_answer_stats, _buckets, can_share_prompts, forward_scores, plan_probes,
-                                  score_probes, token_stats)
+from froc.metrics.forward import _answer_stats, _buckets, can_share_prompts, forward_scores, token_stats
+from froc.metrics.plan import plan_probes
+from froc.metrics.scoring import score_probes
 from froc.models.encoding import PromptFormat
 from froc.models.kvcache import cache_arg, output_cache
 
@@ -105,7 +106,7 @@ def test_prompt_batches_merged_or_padded(tiny, monkeypatch, call_tokens):
     """Every prompt length in its own batch (caches of different lengths stacked, zero-padded) or all in one
     (heavy right padding): same numbers."""
     model, tok = tiny
-    monkeypatch.setattr(scoring._buckets, "__defaults__", (call_tokens,))  # the call cost of every batching
+    monkeypatch.setattr(forward._buckets, "__defaults__", (call_tokens,))  # the call cost of every batching
     probes = varied_probes()
     a = score_probes(model, tok, probes, batch_size=64, generate=False, progress=False).table
     b = score_probes_naive(model, tok, probes, generate=False).table
