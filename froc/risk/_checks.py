@@ -62,10 +62,25 @@ def is_binary(losses: np.ndarray) -> bool:
 
 
 def resolve_binary(losses: np.ndarray, binary: bool | None) -> bool:
-    """Resolve a ``binary`` option: None -> detect with :func:`is_binary`; True on data with
-    other values -> ValueError (the exact binomial test would be invalid for them)."""
-    if binary is None:
-        return is_binary(losses)
-    if binary and not is_binary(losses) and np.isfinite(losses).any():
-        raise ValueError("binary=True but the losses contain values other than 0 and 1")
-    return bool(binary)
+    """Resolve a ``binary`` option without looking at the values to choose the test.
+
+    ``None`` or ``False`` -> False: the general test, valid for any loss in [0, 1].
+    The loss type is a property of how the loss is *defined*, not of the sample:
+    a continuous loss whose sample happens to be all 0/1 must not silently get the
+    exact binomial test, which is only valid for a loss that *can only* be 0 or 1.
+    ``True`` -> the values are checked: any finite value other than 0 and 1 raises
+    ValueError (the exact binomial test would be invalid for it).
+    """
+    if binary is None or binary is False:
+        return False
+    if binary is not True:
+        raise ValueError(f"binary must be True, False or None, got {binary!r}")
+    arr = np.asarray(losses, dtype=float)
+    finite = arr[np.isfinite(arr)]
+    if finite.size and not np.all((finite == 0.0) | (finite == 1.0)):
+        bad = finite[(finite != 0.0) & (finite != 1.0)][0]
+        raise ValueError(
+            f"binary=True but the losses contain values other than 0 and 1 (e.g. {bad:g}); "
+            "pass binary=False (or None) for a continuous loss"
+        )
+    return True

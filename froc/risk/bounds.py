@@ -23,7 +23,7 @@ from scipy.optimize import brentq
 from scipy.special import bdtr
 
 from froc.risk._checks import check_level, loss_matrix, resolve_binary
-from froc.risk.pvalues import bentkus, get_pvalue, hb, hoeffding, wsr, wsr_bets, wsr_from_bets
+from froc.risk.pvalues import bentkus, certifying_pvalue, hb, hoeffding, wsr, wsr_bets, wsr_from_bets
 
 
 def ucb(
@@ -45,15 +45,21 @@ def ucb(
     Args:
         losses: (n,) or (K, n) losses in [0, 1].
         delta: miscoverage level in (0, 1).
-        pvalue: registry name or p-value callable (default ``"hb"``).
-        binary: 0/1 losses; None detects it over the whole array (see pvalues).
+        pvalue: registry name or p-value callable (default ``"hb"``); the asymptotic
+            ``clt`` is refused (ConfigError): a quoted bound must hold at finite n.
+        binary: True for a loss that can only be 0 or 1 (exact binomial test; values
+            are checked); None/False (default) for the general, continuous-valid test.
         xtol: absolute tolerance of the root finder.
 
     Returns:
         float for (n,) input, (K,) array for (K, n) input, each in [R^, 1].
+
+    Raises:
+        ConfigError: bad ``delta`` or an asymptotic / unknown ``pvalue``.
+        ValueError: losses outside [0, 1], or ``binary=True`` with non-0/1 values.
     """
     delta = check_level(delta, "delta")
-    pfun = get_pvalue(pvalue)
+    pfun = certifying_pvalue(pvalue)
     mat, squeeze = loss_matrix(losses)
     b = resolve_binary(mat, binary)
     k, n = mat.shape

@@ -27,8 +27,8 @@ import numpy as np
 from froc.errors import ConfigError
 from froc.risk._checks import check_level, loss_matrix, resolve_binary
 from froc.risk.bounds import ucb
-from froc.risk.fwer import get_fwer
-from froc.risk.pvalues import get_pvalue
+from froc.risk.fwer import get_fwer, needs_order
+from froc.risk.pvalues import certifying_pvalue
 from froc.risk.shift import cur_under_shift, shifted_alpha
 
 
@@ -42,21 +42,31 @@ class RiskController:
             risk alone (utility losses, if given, are then only reported and used to
             pick ``best``).
         delta: FWER level in (0, 1): the guarantee holds with probability >= 1 - delta.
-        pvalue: p-value name (``hoeffding``, ``bentkus``, ``hb``, ``wsr``; ``clt`` is
-            diagnostic only) or a callable ``p(losses, alpha, *, binary=None)``.
+        pvalue: p-value name (``hoeffding``, ``bentkus``, ``hb``, ``wsr``, see
+            :data:`froc.risk.CERTIFYING_PVALUES`) or a callable
+            ``p(losses, alpha, *, binary=None)``. The asymptotic ``clt`` is refused
+            (ConfigError): it is a diagnostic, not a finite-sample p-value.
         fwer: FWER procedure name (``bonferroni``, ``holm``, ``fixed_sequence``,
-            ``graph``) or a callable ``proc(p, delta, *, order=None) -> mask``.
-        order: configuration indices in testing order for ``fixed_sequence`` /
-            ``graph`` (default: grid order). Must be fixed before seeing calibration
-            data. Ignored by Bonferroni and Holm.
-        binary_forget: override the automatic detection of 0/1 forget losses
-            (None = detect over the whole forget matrix).
+            ``graph``, ``pareto``) or a callable ``proc(p, delta, *, order=None) -> mask``.
+        order: configuration indices in testing order, REQUIRED for ``fixed_sequence``,
+            ``graph`` and ``pareto`` (ConfigError without it: the grid order tests the
+            weakest unlearning first). Must be fixed before seeing calibration data,
+            e.g. :func:`froc.risk.tune_order` / :func:`froc.risk.pareto_order` on the
+            tune split. Ignored by Bonferroni and Holm.
+        binary_forget: True when the forget loss can only be 0 or 1 by construction
+            (exact binomial test; values are checked, ValueError otherwise). None or
+            False (default): the general test, valid for any loss in [0, 1]. Never
+            inferred from the data.
         binary_utility: same for the utility losses.
         rho: Hellinger radius of the deployment shift to guard against (default 0.0,
             no shift). With ``rho > 0`` each risk is tested at the stricter level
             :func:`froc.risk.shift.shifted_alpha`, so certified configurations keep
             their risks below the targets on every distribution within Hellinger
             distance ``rho``; ``cur_shift`` holds CUR under that shift.
+
+    Raises:
+        ConfigError: bad levels, ``pvalue='clt'`` (valid ones: hoeffding, bentkus, hb, wsr),
+            an unknown name, or an ordered FWER procedure without ``order``.
 
     Attributes (after :meth:`calibrate`):
         n_configs: K.
@@ -94,8 +104,14 @@ class RiskController:
         self.delta = check_level(delta, "delta")
         self.pvalue = pvalue
         self.fwer = fwer
-        self._pvalue = get_pvalue(pvalue)
+        self._pvalue = certifying_pvalue(pvalue)
         self._fwer = get_fwer(fwer)
+        if order is None and needs_order(fwer):
+            raise ConfigError(
+                f"fwer {fwer if isinstance(fwer, str) else getattr(fwer, '__name__', fwer)!r} tests along an order and "
+                "needs one fixed before calibration (e.g. froc.risk.tune_order or pareto_order on the tune split); "
+                "the grid order tests the weakest unlearning first. Pass order=..., or use fwer='holm'"
+            )
         self.order = None if order is None else list(order)
         self.binary_forget = binary_forget
         self.binary_utility = binary_utility
@@ -179,8 +195,14 @@ class RiskController:
 
     # ------------------------------------------------------------------ certify
 
-    def certify(self) -> "RiskController":
-        """Run the FWER procedure, compute CUR / utility UCBs and pick ``best``. Returns self."""
+    def certify(self, *, bounds: bool = True) -> "RiskController":
+        """Run the FWER procedure, compute CUR / utility UCBs and pick ``best``. Returns self.
+
+        Args:
+            bounds: compute ``cur``, ``utility_ucb`` and ``cur_shift`` (default True);
+                False skips the bound inversions (they are then None), for simulations
+                that only need the certified set.
+        """
         if not self._calibrated:
             raise RuntimeError("call calibrate(...) before certify()")
         mask = np.asarray(self._fwer(self.p_values, self.delta, order=self.order), dtype=bool)
@@ -188,11 +210,12 @@ class RiskController:
             raise ValueError(f"FWER procedure returned shape {mask.shape}, expected ({self.n_configs},)")
         self.certified = mask & ~self.diverged
         self.valid_params = np.flatnonzero(self.certified)
-        self.cur = ucb(self._forget, self.delta, self._pvalue, binary=self._binary_f)
-        self.utility_ucb = None
-        if self._utility is not None:
-            self.utility_ucb = ucb(self._utility, self.delta, self._pvalue, binary=self._binary_u)
-        self.cur_shift = cur_under_shift(self.cur, self.rho) if self.rho > 0 else self.cur.copy()
+        self.cur = self.utility_ucb = self.cur_shift = None
+        if bounds:
+            self.cur = ucb(self._forget, self.delta, self._pvalue, binary=self._binary_f)
+            if self._utility is not None:
+                self.utility_ucb = ucb(self._utility, self.delta, self._pvalue, binary=self._binary_u)
+            self.cur_shift = cur_under_shift(self.cur, self.rho) if self.rho > 0 else self.cur.copy()
         self.best = self._choose_best()
         self._certified = True
         return self
@@ -220,8 +243,8 @@ class RiskController:
                     "index": k,
                     "name": self.param_names[k] if self.param_names else str(k),
                     "risk_forget": float(self.risk_forget[k]),
-                    "cur": float(self.cur[k]),
-                    "cur_shift": float(self.cur_shift[k]),
+                    "cur": None if self.cur is None else float(self.cur[k]),
+                    "cur_shift": None if self.cur_shift is None else float(self.cur_shift[k]),
                     "risk_utility": None if self.risk_utility is None else float(self.risk_utility[k]),
                     "utility_ucb": None if self.utility_ucb is None else float(self.utility_ucb[k]),
                     "p_forget": float(self.p_forget[k]),

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from froc.errors import unknown_choice
+from froc.errors import ConfigError, unknown_choice
 from froc.risk._checks import check_level
 
 
@@ -181,13 +181,43 @@ def graph(p_values, delta: float, *, order=None, weights=None, transitions=None)
         np.fill_diagonal(g, 0.0)
 
 
+def pareto(p_values, delta: float, *, order=None) -> np.ndarray:
+    """Pareto Testing's testing stage (Laufer-Goldshtein, Fisch, Barzilay, Jaakkola,
+    "Efficiently Controlling Multiple Risks with Pareto Testing", ICLR 2023): fixed-sequence
+    testing at full level ``delta`` along an order learned on a separate (tune) split from
+    the Pareto front of the risks (:func:`froc.risk.order.pareto_order`).
+
+    The testing itself is exactly :func:`fixed_sequence`; what differs is where ``order``
+    comes from. Unlike the other procedures there is no default order.
+
+    Raises:
+        ConfigError: ``order`` is None.
+    """
+    if order is None:
+        raise ConfigError("fwer 'pareto' needs the order learned on the tune split (froc.risk.pareto_order)")
+    return fixed_sequence(p_values, delta, order)
+
+
 FWER: dict[str, Callable] = {
     "bonferroni": bonferroni,
     "holm": holm,
     "fixed_sequence": fixed_sequence,
     "graph": graph,
+    "pareto": pareto,
 }
 """Registry of FWER procedures by name (default ``holm``)."""
+
+ORDERED_FWER: tuple[str, ...] = ("fixed_sequence", "graph", "pareto")
+"""Procedures whose power and meaning depend on a testing order. Certification entry points
+refuse them without an explicit order fixed before calibration (the grid order, ascending
+lr x steps, tests the weakest unlearning first and stops at once)."""
+
+
+def needs_order(fwer: str | Callable) -> bool:
+    """True for a sequence-based procedure (by name or as the registry's function object)."""
+    if isinstance(fwer, str):
+        return fwer.lower() in ORDERED_FWER
+    return any(fwer is FWER[name] for name in ORDERED_FWER)
 
 
 def get_fwer(name_or_callable: str | Callable) -> Callable:

@@ -14,9 +14,11 @@ References:
 
 Every losses-based p-value has the signature ``p(losses, alpha, *, binary=None) -> p``
 with ``losses`` of shape (n,) (returns a float) or (K, n) (returns shape (K,)) and
-``alpha`` a float or an array broadcastable to (K,). ``binary=None`` detects 0/1
-losses automatically over the whole array passed; pass ``binary=False`` when the
-loss *can* take other values even if this sample happens not to. A row that contains
+``alpha`` a float or an array broadcastable to (K,). The loss type is explicit and
+never inferred from the data: ``binary=None`` (default) or ``False`` gives the general
+test, valid for any loss in [0, 1]; ``binary=True`` (a loss that can only be 0 or 1 by
+construction, e.g. ``1[k > tau]``) uses the exact binomial test and raises ValueError
+if a value other than 0 or 1 is present. A row that contains
 NaN (a configuration that produced no result) gets ``p = 1``; ``n = 0`` gives ``p = 1``.
 """
 
@@ -28,7 +30,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import xlogy
 
-from froc.errors import unknown_choice
+from froc.errors import ConfigError, unknown_choice
 from froc.risk._checks import check_levels, loss_matrix, resolve_binary
 
 
@@ -147,7 +149,8 @@ def hoeffding(losses, alpha, *, binary: bool | None = None):
 def bentkus(losses, alpha, *, binary: bool | None = None):
     """Bentkus p-value from per-sample losses (see :func:`bentkus_from_mean`).
 
-    ``binary=None`` uses the exact binomial test when every loss is 0 or 1.
+    ``binary=True`` uses the exact binomial test (values are checked to be 0/1);
+    ``None``/``False`` the general version with the factor ``e``.
     """
     mat, r, n, squeeze, bad = _mean_and_n(losses)
     b = resolve_binary(mat, binary)
@@ -277,6 +280,12 @@ PVALUES: dict[str, Callable] = {
 }
 """Registry of losses-based p-values by name (``clt`` is diagnostic only)."""
 
+CERTIFYING_PVALUES: tuple[str, ...] = ("hoeffding", "bentkus", "hb", "wsr")
+"""The finite-sample valid p-values: the only ones any certification entry point accepts."""
+
+DIAGNOSTIC_PVALUES: tuple[str, ...] = ("clt",)
+"""Asymptotic p-values, kept as labelled diagnostics; refused for certification."""
+
 
 def get_pvalue(name_or_callable: str | Callable) -> Callable:
     """Return a p-value function by registry name, or the callable itself.
@@ -289,3 +298,23 @@ def get_pvalue(name_or_callable: str | Callable) -> Callable:
     if isinstance(name_or_callable, str) and name_or_callable.lower() in PVALUES:
         return PVALUES[name_or_callable.lower()]
     raise unknown_choice("p-value", str(name_or_callable), PVALUES)
+
+
+def certifying_pvalue(name_or_callable: str | Callable) -> Callable:
+    """Like :func:`get_pvalue`, but refuse asymptotic p-values (for certification and bounds).
+
+    A custom callable is accepted (the caller vouches for its finite-sample validity);
+    the registry's ``clt`` function is refused whether passed by name or as the object.
+
+    Raises:
+        ConfigError: ``clt`` (asymptotic: diagnostics only) or an unknown name; the
+            message lists the valid finite-sample p-values.
+    """
+    fn = get_pvalue(name_or_callable)
+    if any(fn is PVALUES[d] for d in DIAGNOSTIC_PVALUES):
+        raise ConfigError(
+            "p-value 'clt' is asymptotic (CLT z-test): it is not valid at finite n and is for "
+            "diagnostics only, never certification or a quoted bound; use one of the finite-sample "
+            f"p-values: {', '.join(CERTIFYING_PVALUES)}"
+        )
+    return fn

@@ -21,7 +21,7 @@ def _samples():
 def test_pvalue_at_ucb_equals_delta(name, kind):
     losses = _samples()[kind]
     delta = 0.1
-    u = ucb(losses, delta, name)
+    u = ucb(losses, delta, name, binary=(kind == "binary"))
     assert u.shape == (4,)
     assert np.all(u >= losses.mean(axis=1)) and np.all(u < 1)
     p_at_u = np.array([PVALUES[name](losses[i], u[i], binary=(kind == "binary")) for i in range(4)])
@@ -41,7 +41,7 @@ def test_ucb_is_dual_of_the_test(name):
 @pytest.mark.parametrize("name", VALID)
 def test_ucb_monotone_in_delta(name):
     losses = _samples()["binary"]
-    us = np.array([ucb(losses, d, name) for d in (0.01, 0.05, 0.1, 0.2, 0.4)])  # (5, K)
+    us = np.array([ucb(losses, d, name, binary=True) for d in (0.01, 0.05, 0.1, 0.2, 0.4)])  # (5, K)
     assert np.all(np.diff(us, axis=0) <= 1e-12)
     assert np.all(np.diff(us, axis=0)[:, :3] < 0)  # strictly, away from the R^=0.6 row's p=1 plateau
 
@@ -62,19 +62,21 @@ def test_edge_cases():
     # R^ = 1 -> 1.0 ; NaN row -> 1.0
     assert_allclose(ucb(np.array([[1.0, 1.0, 1.0], [np.nan, 0.0, 0.0]]), delta), [1.0, 1.0])
     # all zeros, binary HB: p(a) = (1 - a)^n = delta  ->  a = 1 - delta^(1/n)
+    assert_allclose(ucb(np.zeros(100), delta, binary=True), 1 - delta ** (1 / 100), rtol=1e-10)
+    # continuous HB at R^ = 0: min((1-a)^n, e (1-a)^n) = (1-a)^n, the same closed form
     assert_allclose(ucb(np.zeros(100), delta), 1 - delta ** (1 / 100), rtol=1e-10)
     # Hoeffding at R^ = 0 is the same closed form
     assert_allclose(ucb(np.zeros(100), delta, "hoeffding"), 1 - delta ** (1 / 100), rtol=1e-10)
     # p(R^) <= delta already (needs a large delta): n = 2, losses (0, 1), exact binomial at a = 0.5
     # P(Binom(2, 0.5) <= 1) = 0.75 <= 0.8  ->  UCB = R^ = 0.5
-    assert ucb(np.array([0.0, 1.0]), 0.8, "bentkus") == 0.5
+    assert ucb(np.array([0.0, 1.0]), 0.8, "bentkus", binary=True) == 0.5
     # p(1) > delta: WSR with one sample cannot reach 1/delta capital -> 1.0
     assert ucb(np.array([0.0]), delta, "wsr") == 1.0
 
 
 def test_cur_is_ucb_of_forget_losses():
     losses = _samples()["binary"]
-    assert_allclose(cur(losses, 0.05), ucb(losses, 0.05, "hb"))
+    assert_allclose(cur(losses, 0.05, binary=True), ucb(losses, 0.05, "hb", binary=True))
     assert isinstance(ucb(losses[0], 0.05), float)
 
 
@@ -85,5 +87,17 @@ def test_fast_inversion_path_equals_generic_path(name, kind):
     the generic path through the public function. Both must give the same bound."""
     losses = _samples()[kind]
     f = PVALUES[name]
-    generic = ucb(losses, 0.1, lambda x, a, *, binary=None: f(x, a, binary=binary))
-    np.testing.assert_allclose(ucb(losses, 0.1, name), generic, atol=1e-10)
+    b = kind == "binary"
+    generic = ucb(losses, 0.1, lambda x, a, *, binary=None: f(x, a, binary=binary), binary=b)
+    np.testing.assert_allclose(ucb(losses, 0.1, name, binary=b), generic, atol=1e-10)
+
+
+def test_ucb_refuses_asymptotic_clt():
+    """Deliberate bug caught: a quoted bound computed from the CLT z-test (asymptotic, undercovers
+    at small n / small risk) -- ucb must raise ConfigError instead."""
+    from froc.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="asymptotic.*hoeffding, bentkus, hb, wsr"):
+        ucb(np.zeros(10), 0.1, "clt")
+    with pytest.raises(ConfigError, match="asymptotic"):
+        ucb(np.zeros(10), 0.1, PVALUES["clt"])

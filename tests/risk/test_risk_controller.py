@@ -16,7 +16,8 @@ def test_certifies_low_refuses_high_and_nan():
     f = _bern([0.01, 0.5, 0.02, 0.03], 400)
     u = _bern([0.02, 0.01, 0.6, 0.04], 400, seed=1)
     f[3, 5] = np.nan  # diverged configuration
-    rc = RiskController(alpha_forget=0.1, alpha_utility=0.1, delta=0.1).calibrate(f, u)
+    rc = RiskController(alpha_forget=0.1, alpha_utility=0.1, delta=0.1, binary_forget=True, binary_utility=True)
+    rc.calibrate(f, u)
     assert rc.certify() is rc
     np.testing.assert_array_equal(rc.certified, [True, False, False, False])
     np.testing.assert_array_equal(rc.valid_params, [0])
@@ -72,8 +73,8 @@ def test_forget_only_mode():
 
 def test_fixed_sequence_uses_order():
     f = _bern([0.5, 0.01, 0.01], 300)
-    rc = RiskController(0.1, None, 0.1, fwer="fixed_sequence").calibrate(f).certify()
-    assert not rc.certified.any()  # grid order starts with the bad configuration and stops
+    rc = RiskController(0.1, None, 0.1, fwer="fixed_sequence", order=[0, 1, 2]).calibrate(f).certify()
+    assert not rc.certified.any()  # the grid order starts with the bad configuration and stops
     rc = RiskController(0.1, None, 0.1, fwer="fixed_sequence", order=[2, 1, 0]).calibrate(f).certify()
     np.testing.assert_array_equal(rc.certified, [False, True, True])
     rc = RiskController(0.1, None, 0.1, fwer="graph", order=[2, 1, 0]).calibrate(f).certify()
@@ -112,6 +113,8 @@ def test_validation_errors():
             RiskController(0.1, 0.1, bad)
     with pytest.raises(ConfigError, match="bentkus, clt, hb, hoeffding, wsr"):
         RiskController(0.1, 0.1, 0.1, pvalue="student")
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        RiskController(0.1, 0.1, 0.1, binary_forget=True).calibrate(np.full((2, 10), 0.5), f)
     with pytest.raises(ConfigError, match="holm"):
         RiskController(0.1, 0.1, 0.1, fwer="hochberg")
     rc = RiskController(0.1, 0.1, 0.1)
@@ -133,3 +136,36 @@ def test_validation_errors():
         rc.calibrate(f, f, tie_break=[1.0])
     with pytest.raises(ValueError, match="outside"):
         RiskController(0.1, 0.1, 0.1, fwer="fixed_sequence", order=[0, 5]).calibrate(f, f).certify()
+
+
+def test_refuses_asymptotic_clt_for_certification():
+    """Deliberate bug caught: accepting pvalue='clt' for certification (in the issue's simulation
+    the CLT certified a configuration of a 20-config grid with every true risk 0.12 > alpha = 0.1
+    in 34% of runs). Removing the check in RiskController.__init__ makes this fail."""
+    from froc.risk import CERTIFYING_PVALUES, clt
+
+    for p in ("clt", "CLT", clt):
+        with pytest.raises(ConfigError, match=r"asymptotic.*diagnostics only.*hoeffding, bentkus, hb, wsr"):
+            RiskController(0.1, 0.1, 0.1, pvalue=p)
+    assert CERTIFYING_PVALUES == ("hoeffding", "bentkus", "hb", "wsr")
+    assert clt(np.zeros(10), 0.1) < 0.5  # still available as a labelled diagnostic
+
+
+@pytest.mark.parametrize("fwer", ["fixed_sequence", "graph", "pareto"])
+def test_ordered_procedures_refuse_the_grid_order(fwer):
+    """Deliberate bug caught: falling back to the grid order (ascending lr x steps = weakest
+    unlearning first) when no order is given. Must be a ConfigError."""
+    with pytest.raises(ConfigError, match="order"):
+        RiskController(0.1, 0.1, 0.1, fwer=fwer)
+    RiskController(0.1, 0.1, 0.1, fwer=fwer, order=[1, 0])  # explicit order: accepted
+
+
+def test_binary_options_are_explicit():
+    """Deliberate bug caught: auto-detecting 0/1 forget losses. A continuous loss whose sample is
+    all 0/1 must be tested with the general (e-factor) Bentkus p-value unless binary_forget=True:
+    by hand, n = 5, losses (0,0,0,0,1), alpha = 0.5: continuous e * 6/32 = 0.5097 vs exact 0.1875."""
+    f = np.array([[0.0, 0, 0, 0, 1]])
+    rc = RiskController(0.5, None, 0.1, pvalue="bentkus").calibrate(f)
+    np.testing.assert_allclose(rc.p_forget, [np.e * 6 / 32])
+    rc = RiskController(0.5, None, 0.1, pvalue="bentkus", binary_forget=True).calibrate(f)
+    np.testing.assert_allclose(rc.p_forget, [6 / 32])

@@ -72,9 +72,13 @@ def test_nan_pvalues_never_rejected():
 
 
 def test_validation_and_registry():
-    assert set(FWER) == {"bonferroni", "holm", "fixed_sequence", "graph"}
+    assert set(FWER) == {"bonferroni", "holm", "fixed_sequence", "graph", "pareto"}
     assert get_fwer("Holm") is holm
-    with pytest.raises(ConfigError, match="bonferroni, fixed_sequence, graph, holm"):
+    # pareto = fixed-sequence along the given order, and has no default order
+    np.testing.assert_array_equal(FWER["pareto"](P, 0.05, order=[0, 2, 4, 1, 3]), fixed_sequence(P, 0.05, [0, 2, 4, 1, 3]))
+    with pytest.raises(ConfigError, match="tune split"):
+        FWER["pareto"](P, 0.05)
+    with pytest.raises(ConfigError, match="bonferroni, fixed_sequence, graph, holm, pareto"):
         get_fwer("hochberg")
     with pytest.raises(ValueError, match="outside"):
         fixed_sequence(P, 0.05, [0, 7])

@@ -33,7 +33,7 @@ def test_hb_pvalue_matches_mapie_binary():
         exact = n * r_hat == np.rint(n * r_hat)
         alpha = float(rng.uniform(0.05, 0.6))
         ref = mapie_methods.compute_hoeffding_bentkus_p_value(r_hat, n, alpha, binary=True)[:, 0]
-        ours = hb(losses, alpha)  # binary auto-detected
+        ours = hb(losses, alpha, binary=True)
         np.testing.assert_allclose(ours[exact], ref[exact], rtol=1e-10, atol=1e-300)
         assert np.all(ours <= ref + 1e-15)  # where they differ, MAPIE is the more conservative
         checked += exact.sum()

@@ -49,10 +49,10 @@ def test_bentkus_exact_binomial_small_n():
     p = exp(-0.963724) = 0.381470;  HB (binary) = min(0.381470, 0.1875) = 0.1875.
     """
     losses = np.array([0.0, 0, 0, 0, 1])
-    assert_allclose(bentkus(losses, 0.5), 0.1875, rtol=1e-12)  # auto-detected binary
+    assert_allclose(bentkus(losses, 0.5, binary=True), 0.1875, rtol=1e-12)
     assert_allclose(bentkus(losses, 0.5, binary=False), math.e * 0.1875, rtol=1e-12)
     assert_allclose(hoeffding(losses, 0.5), 0.381470, rtol=1e-5)
-    assert_allclose(hb(losses, 0.5), 0.1875, rtol=1e-12)
+    assert_allclose(hb(losses, 0.5, binary=True), 0.1875, rtol=1e-12)
     assert_allclose(hb(losses, 0.5, binary=False), 0.381470, rtol=1e-5)
 
 
@@ -63,13 +63,17 @@ def test_bentkus_continuous_uses_ceil():
     assert_allclose(bentkus(losses, 0.5), math.e * 56 / 1024, rtol=1e-12)
 
 
-def test_binary_detection_is_over_whole_matrix_and_overridable():
-    """One non-binary row makes the whole matrix continuous (e factor appears on every row)."""
-    m = np.array([[0.0, 0, 0, 0, 1], [0.0, 0, 0, 0, 0.5]])
-    p = bentkus(m, 0.5)
-    assert_allclose(p[0], math.e * 0.1875, rtol=1e-12)
-    p_forced = bentkus(m[:1], 0.5, binary=False)
-    assert_allclose(p_forced, [math.e * 0.1875], rtol=1e-12)
+def test_loss_type_is_explicit_never_detected():
+    """Deliberate bug caught: data-dependent switching. A continuous loss whose sample happens
+    to be all 0/1 (here (0,0,0,0,1)) must get the general test: with binary=None (default) the
+    Bentkus p-value is e * P(Binom(5, 1/2) <= 1) = e * 6/32 (hand-derived), not the exact
+    binomial 6/32. Restoring auto-detection in _checks.resolve_binary makes this fail."""
+    m = np.array([[0.0, 0, 0, 0, 1], [0.0, 0, 0, 0, 0]])
+    assert_allclose(bentkus(m, 0.5), [math.e * 0.1875, min(1.0, math.e / 32)], rtol=1e-12)
+    assert_allclose(bentkus(m[0], 0.5, binary=None), math.e * 0.1875, rtol=1e-12)
+    assert_allclose(bentkus(m[0], 0.5, binary=True), 0.1875, rtol=1e-12)
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        hb(np.array([[0.0, 1.0], [0.0, 0.5]]), 0.5, binary=True)
 
 
 def test_hb_is_min_and_vectorised():
@@ -82,7 +86,7 @@ def test_hb_is_min_and_vectorised():
         # row-by-row equals vectorised
         a = np.broadcast_to(alpha, (7,))
         assert_allclose(p, [hb(losses[i], a[i], binary=False) for i in range(7)])
-    assert_allclose(hb_from_mean(0.1, 100, 0.2, binary=True), hb(np.r_[np.ones(10), np.zeros(90)], 0.2))
+    assert_allclose(hb_from_mean(0.1, 100, 0.2, binary=True), hb(np.r_[np.ones(10), np.zeros(90)], 0.2, binary=True))
 
 
 def test_nan_row_and_empty_samples_give_one():
