@@ -185,15 +185,35 @@ def test_wmdp_questions_are_mcq_probes_with_chance_one_over_choices(tmp_path, la
     _valid(req.forget + req.retain, "text")
 
 
-def test_wmdp_correct_choice_is_accuracy_over_the_choices():
-    """froc's correct_choice on a WMDP probe: 1 iff the gold choice has the highest mean log-prob.
-    By hand: gold -1.0 vs others (-2, -0.5, -3) -> 0; gold -0.1 vs (-2, -0.5, -3) -> 1; mean = 0.5."""
-    import numpy as np
+def test_wmdp_probes_score_as_accuracy_over_the_choices(tmp_path):
+    """The scorer's ``correct_choice`` on WMDP probes is 1 exactly when the correct choice has the highest
+    mean answer log-prob of all choices; computed here independently, one forward pass per choice
+    (``encode_qa`` + log-softmax by hand), and compared."""
+    import torch
 
-    from froc.metrics.tofu import correct_choice
+    from froc.metrics.scoring import score_probes
+    from froc.models.encoding import DEFAULT_FORMAT, encode_qa
+    from froc.models.tiny import tiny_model_and_tokenizer
 
-    cc = correct_choice(np.array([-1.0, -0.1]), [[-2.0, -0.5, -3.0], [-2.0, -0.5, -3.0]])
-    assert cc.tolist() == [0.0, 1.0] and cc.mean() == 0.5
+    probes = load_benchmark("wmdp", write_wmdp(tmp_path, "hub"), corpora=False).probes
+    model, tok = tiny_model_and_tokenizer([r["question"] + " " + " ".join(r["choices"]) for r in WMDP_BIO], seed=3)
+    model.eval()
+    table = score_probes(model, tok, probes, generate=False, progress=False).table
+
+    def mean_logp(question, answer):
+        enc = encode_qa(tok, question, answer, DEFAULT_FORMAT)
+        ids = torch.tensor([enc.ids])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0, :-1].double(), -1)
+        tgt = ids[0, 1:]
+        return logp[torch.arange(len(tgt)), tgt][enc.n_prompt - 1:].mean().item()
+
+    expected = []
+    for p in probes:
+        gold = mean_logp(p.question, p.answer)
+        expected.append(float(all(gold > mean_logp(p.question, w) for w in p.perturbed_answers)))
+    got = table.set_index("probe_id").loc[[p.id for p in probes], "correct_choice"].astype(float).tolist()
+    assert got == expected
 
 
 @pytest.mark.parametrize("row, column, what", [
