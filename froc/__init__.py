@@ -5,6 +5,7 @@ Public API (imported lazily so `import froc` stays fast):
     froc.evaluate(model, tokenizer, probes, ...) -> EvalResult
     froc.RiskController(alpha_forget, alpha_utility, delta, pvalue="hb", fwer="holm")
     froc.run_sweep(config_or_path, out_dir) -> SweepResult
+    froc.certify(table, alpha_forget=..., alpha_utility=..., delta=...) -> Certificate (any per-sample table)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ _LAZY = {
     "UnlearnResult": ("froc.engine", "UnlearnResult"),
     "evaluate": ("froc.metrics.evaluate", "evaluate"),
     "RiskController": ("froc.risk", "RiskController"),
+    "certify": ("froc.risk.table", "certify"),
     "run_sweep": ("froc.sweep.runner", "run_sweep"),
     "load_model": ("froc.models.loading", "load_model"),
     "load_items": ("froc.data.loaders", "load_items"),

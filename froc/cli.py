@@ -505,6 +505,40 @@ def demo_cmd(
         out = Path("froc_out/demo-quick")
     _run_and_print(sweep, out, executor=executor, address=None, cache=cache, attacks=True)
 
+# ---- certify any per-sample table (froc certify) ----
+
+
+@app.command("certify")
+def certify_cmd(
+    scores: Path = typer.Argument(..., help="Parquet or CSV: one row per configuration x sample (config, sample, side, loss)."),
+    alpha_forget: float = typer.Option(..., "--alpha-forget", help="Forget risk target in (0, 1)."),
+    alpha_utility: Optional[float] = typer.Option(None, "--alpha-utility", help="Utility risk target (omit: forget only)."),
+    delta: float = typer.Option(..., "--delta", help="Confidence: the guarantee holds with probability 1 - delta."),
+    pvalue: str = typer.Option("hb", "--pvalue", help="hoeffding, bentkus, hb or wsr."),
+    fwer: str = typer.Option("holm", "--fwer", help="bonferroni, holm, fixed_sequence, graph, pareto (ordered: tune rows)."),
+    unit: str = typer.Option("probe", "--unit", help="probe, or the name of a cluster column (one loss per cluster)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Use a knowledge column: loss = 1[knowledge > T]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the certificate as JSON."),
+) -> None:
+    """Certify the configurations of any per-sample table (Learn-then-Test; froc.certify).
+
+    Example:
+      froc certify scores.csv --alpha-forget 0.1 --alpha-utility 0.1 --delta 0.1 --out cert.json
+    """
+    from rich.markup import escape
+
+    from froc.errors import FrocError
+    from froc.progress import console
+    from froc.risk.table import certify, print_certificate
+
+    try:
+        cert = certify(scores, alpha_forget=alpha_forget, alpha_utility=alpha_utility, delta=delta, pvalue=pvalue,
+                       fwer=fwer, unit=unit, threshold=threshold)
+    except FrocError as e:
+        _fail(ValueError(escape(str(e))))
+    print_certificate(cert, console, out)
+
+
 # ---- benchmark commands (froc bench) ----
 
 
