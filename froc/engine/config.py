@@ -237,7 +237,7 @@ def engine_config(entry: Mapping[str, Any] | str, *, base: UnlearnConfig | Mappi
     Not checked here (they need the model or the data): whether the model supports gradient checkpointing,
     that the forget set is non-empty and of the right kind, layer indices against the model's depth.
     """
-    from froc.methods.registry import get_method
+    from froc.methods.registry import get_method, method_hparams
     from froc.models.loading import resolve_device, resolve_dtype
 
     if isinstance(entry, str):
@@ -270,7 +270,5 @@ def engine_config(entry: Mapping[str, Any] | str, *, base: UnlearnConfig | Mappi
             raise ConfigError(f"method '{spec.name}' needs {' and '.join(missing)} data "
                               f"({'set its retain weight to 0 or ' if missing == ['retain'] else ''}provide it)")
     own = {k: v for k, v in hparams.items() if k not in UnlearnConfig.field_names()}
-    from froc.engine.result import method_hparams
-
     coerced = method_hparams(mcfg)
     return EngineSetup(spec.name, cfg, {k: coerced.get(k, v) for k, v in own.items()}, mcfg, needs)

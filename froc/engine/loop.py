@@ -27,10 +27,10 @@ import torch
 from froc.engine.config import UnlearnConfig, check_lora, engine_config, resolve_config  # noqa: F401 (re-export)
 from froc.engine.data import IndexStream, make_batch, prepare_data, reference_logprobs
 from froc.engine.optim import build_optimizer, is_zeroth_order_step, lr_factor, spsa_gradient_
-from froc.engine.result import UnlearnResult, method_hparams
+from froc.engine.result import UnlearnResult
 from froc.errors import ConfigError
 from froc.methods.base import Batch, Context, Loss, Reference
-from froc.methods.registry import MethodSpec, get_method
+from froc.methods.registry import MethodSpec, get_method, method_hparams
 from froc.models.encoding import pad_token_id
 from froc.models.loading import apply_lora, is_peft, resolve_device, resolve_dtype, save_model
 from froc.progress import progress_bar

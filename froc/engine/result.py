@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from froc.engine.config import UnlearnConfig
+from froc.methods.registry import method_hparams  # noqa: F401 (its old home)
 
 
 @dataclass
@@ -64,15 +65,6 @@ class UnlearnResult:
             "seconds": self.seconds,
             "checkpoints_reached": sorted(self.checkpoint_results),
         }
-
-
-def method_hparams(cfg) -> dict[str, Any]:
-    """Flat dict of a method config's user-settable fields (a wrapper's base config merged in)."""
-    out = {f.name: getattr(cfg, f.name) for f in fields(cfg) if not f.metadata.get("internal")}
-    base = getattr(cfg, "base_config", None)
-    if base is not None:
-        out.update(asdict(base))
-    return out
 
 
 def save_unlearned(result: UnlearnResult, tokenizer, out: str | Path, *, merge_lora: bool = False) -> Path:

@@ -11,7 +11,7 @@ A method declares what the engine must prepare for it (``needs``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 from froc.errors import unknown_choice
@@ -185,3 +185,12 @@ def can_use_lora(spec: MethodSpec, cfg) -> bool:
     """Whether ``spec`` with config ``cfg`` can train LoRA adapters (a wrapper only if its base can)."""
     base = getattr(cfg, "base_spec", None)
     return spec.lora and (base is None or base.lora)
+
+
+def method_hparams(cfg) -> dict[str, Any]:
+    """Flat dict of a method config's user-settable fields (a wrapper's base config merged in)."""
+    out = {f.name: getattr(cfg, f.name) for f in fields(cfg) if not f.metadata.get("internal")}
+    base = getattr(cfg, "base_config", None)
+    if base is not None:
+        out.update(asdict(base))
+    return out
