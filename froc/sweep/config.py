@@ -369,10 +369,14 @@ def _check_names(cfg: SweepConfig, where) -> None:
     for m, grid in cfg.methods.items():
         if m not in METHODS:
             raise ConfigError(f"{where(('methods', m))}: method '{m}' unknown; valid methods: {', '.join(sorted(METHODS))}")
+        valid = valid_hparams(m)
         for k in grid:
             if k in ("steps", "checkpoints"):
                 raise ConfigError(f"{where(('methods', m, k))}: methods.{m}: '{k}' is set by the sweep's top-level "
                                   "'steps' list, not per method")
+            if valid is not None and k not in valid:
+                raise ConfigError(f"{where(('methods', m, k))}: methods.{m}: unknown hyperparameter '{k}'; "
+                                  f"valid: {', '.join(sorted(valid))}")
         keys = sorted(grid)
         for values in itertools.product(*(grid[k] for k in keys)):
             hp = dict(zip(keys, values))
@@ -380,11 +384,11 @@ def _check_names(cfg: SweepConfig, where) -> None:
                 engine_setup(cfg, {"method": m, "hparams": hp}, max(cfg.steps), [], inputs=inputs)
             except ConfigError as e:
                 msg = str(e)
-                bad = next((k for k in keys if f"'{k}'" in msg or f" {k} " in msg), None)
-                if "LoRA" in msg or "lora" in msg.lower():
-                    raise ConfigError(f"{where(('lora',))}: lora: true cannot be used with methods.{m}: {msg}") from None
-                if "device" in msg:
-                    raise ConfigError(f"{where(('device',))}: device: {msg}") from None
+                bad = next((k for k in keys if re.search(rf"(^|[\s'(]){re.escape(k)}([\s')=:,]|$)", msg)), None)
+                if cfg.lora and "LoRA" in msg:
+                    raise ConfigError(f"{where(('lora',))}: 'lora: true' cannot be used with methods.{m}: {msg}") from None
+                if bad is None and "device" in msg.lower().split(";")[0]:
+                    raise ConfigError(f"{where(('device',))}: device '{cfg.device}': {msg}") from None
                 path = ("methods", m) + ((bad,) if bad else ())
                 raise ConfigError(f"{where(path)}: methods.{m} {hp}: {msg}") from None
     if cfg.attacks:

@@ -31,11 +31,15 @@ def torch_threads(n: int | None):
 
 
 def score_model(model, tokenizer, probes: list, cfg: SweepConfig, *, progress: bool = False) -> pd.DataFrame:
-    """Per-sample scores of one model on the sweep's probes, with ``side`` and ``split`` columns."""
+    """Per-sample scores of one model on the sweep's probes, with ``side`` and ``split`` columns.
+
+    Runs with the sweep's pinned thread count (``cfg.threads``): CPU forward passes, like training, give
+    results that depend on it in the last bits, and a stored score must be reproducible (resume, export)."""
     from froc.metrics.scoring import score_probes
 
-    res = score_probes(model, tokenizer, probes, batch_size=cfg.score_batch_size, generate=True,
-                       max_new_tokens=cfg.max_new_tokens, progress=progress, seed=cfg.seed)
+    with torch_threads(cfg.threads):
+        res = score_probes(model, tokenizer, probes, batch_size=cfg.score_batch_size, generate=True,
+                           max_new_tokens=cfg.max_new_tokens, progress=progress, seed=cfg.seed)
     df = res.table.reset_index(drop=True).copy()
     ids = [p.id for p in probes]
     if df["probe_id"].tolist() != ids:

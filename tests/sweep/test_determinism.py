@@ -4,6 +4,9 @@ whether s was a checkpoint of a longer run, the only checkpoint, or a run of exa
 from __future__ import annotations
 
 import pandas as pd
+import pytest
+
+from froc.errors import ConfigError
 
 from froc.sweep.config import expand_grid
 from froc.sweep.scores import score_model
@@ -83,7 +86,39 @@ def test_diverged_and_failed_runs(tiny_prep):
     c, group = _group(cfg, "graddiff", {"lr": 1e-3, "divergence_bound": 1e-6})  # any loss counts as divergence
     recs = _run(group, [1, 2], prep, c)
     assert [(r["status"], r["diverged_at"], r["scores"]) for r in recs.values()] == [("diverged", 1, None)] * 2
-    c, group = _group(cfg, "npo", {"lr": 1e-3, "beta": "abc"})  # passes the config check, fails in the loss
-    recs = _run(group, [1, 2], prep, c)
+    # a hyperparameter of the wrong type is refused when the sweep is validated, before anything runs
+    with pytest.raises(ConfigError, match="beta"):
+        _group(cfg, "npo", {"lr": 1e-3, "beta": "abc"})
+    # a configuration that fails inside its own run (here: a method error at the first step) is a result
+    c, group = _group(cfg, "npo", {"lr": 1e-3})
+
+    def boom(*a, **k):
+        raise RuntimeError("loss exploded")
+
+    import froc.methods.npo as npo
+
+    orig = npo.npo_loss
+    npo.npo_loss = boom
+    try:
+        recs = _run(group, [1, 2], prep, c)
+    finally:
+        npo.npo_loss = orig
     assert {r["status"] for r in recs.values()} == {"failed"}
-    assert all(r["error"] and r["scores"] is None for r in recs.values())
+    assert all("loss exploded" in r["error"] and r["scores"] is None for r in recs.values())
+
+
+def test_storage_error_stops_the_run(tiny_prep):
+    """A failing store write (a full disk) is not a failed configuration: it stops the run (issue 18 §3).
+
+    Deliberate bug caught: a catch-all that records the configuration as "failed" and goes on."""
+    cfg, prep = tiny_prep
+    group = [c for c in expand_grid(cfg) if c["method"] == "graddiff"]
+    seen = []
+
+    def full_disk(rec):
+        seen.append(rec["status"])
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        run_group(group, [1, 2], prep, cfg, full_disk, progress=False)
+    assert seen == ["ok"]  # the first checkpoint's write failed; nothing was recorded as failed
