@@ -440,27 +440,17 @@ def _run_and_print(sweep, out, **kw) -> None:
                         attacks=kw["attacks"])
     except FrocError as e:
         _fail(e)
-    _print_summary(res.summary, console)
-    console.print(f"[bold green]report:[/] {res.report}\n[bold]summary:[/] {res.out_dir / 'summary.json'}\n"
-                  f"[bold]store:[/] {res.out_dir / 'froc.duckdb'}")
+    from rich.markup import escape
 
+    from froc.cli_tables import print_summary
 
-def _print_summary(summary: dict, console) -> None:
-    from rich.table import Table
+    print_summary(res.summary, console)
+    if res.summary.recommended:
+        from froc.sweep.export import export_command
 
-    t = Table(title="certification")
-    for c in ("config", "status", "CUR", "utility UCB", "forget risk (test)", "utility risk (test)", "certified"):
-        t.add_column(c)
-    f = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
-    for c in summary["configs"]:
-        hp = ", ".join(f"{k}={v}" for k, v in sorted(c["hparams"].items()))
-        t.add_row(f"{c['method']} {hp} steps={c['steps']}", c["status"], f(c.get("cur")), f(c.get("utility_ucb")),
-                  f(c.get("risk_forget_test")), f(c.get("risk_utility_test")), "yes" if c.get("certified") else "")
-    console.print(t)
-    console.print(f"recommended: {summary.get('recommended')} — {summary.get('recommendation_reason', '')}")
-    tm = summary.get("timings", {})
-    if tm:
-        console.print("time per stage: " + ", ".join(f"{k} {v:.1f}s" for k, v in tm.items()))
+        console.print(f"[bold]export the certified model:[/] {escape(export_command(res.out_dir))}")
+    console.print(f"[bold green]report:[/] {escape(str(res.report))}\n[bold]summary:[/] "
+                  f"{escape(str(res.out_dir / 'summary.json'))}\n[bold]store:[/] {escape(str(res.out_dir / 'froc.duckdb'))}")
 
 
 @app.command("report")
@@ -504,6 +494,36 @@ def demo_cmd(
     if quick and out == Path("froc_out/demo"):
         out = Path("froc_out/demo-quick")
     _run_and_print(sweep, out, executor=executor, address=None, cache=cache, attacks=True)
+
+
+@app.command("export")
+def export_cmd(
+    run: Path = typer.Argument(..., help="A sweep output folder (the --out of `froc run` / `froc demo`)."),
+    config_id: Optional[str] = typer.Argument(None, help="Configuration id (default: the recommended one)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the model (default RUN/model); must be new or empty."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder of the built-in benchmark and models."),
+) -> None:
+    """Write the certified (recommended, or named) configuration's model, with its certificate.
+
+    The model is re-trained deterministically from the stored config and re-scored: it is written only if
+    its per-sample scores equal the stored ones (so it is the model that was certified).
+
+    Examples:
+      froc export froc_out/demo --out models/unlearned
+      froc export runs/my-request npo-0123abcd4567-s25 --out models/npo
+    """
+    from rich.markup import escape
+
+    from froc.errors import FrocError
+    from froc.progress import console
+    from froc.sweep.export import export_model
+
+    try:
+        dest = export_model(run, config_id, out, cache_dir=cache)
+    except FrocError as e:
+        _fail(e)
+    console.print(f"[bold green]model:[/] {escape(str(dest))} (weights, tokenizer, certificate.json, prompt_format.json)")
+
 
 # ---- certify any per-sample table (froc certify) ----
 
