@@ -1,15 +1,16 @@
-"""A normalised, defensive view of a sweep's `summary.json` (pure: no plotting, no HTML).
+"""The report's view of a sweep's summary (pure: no plotting, no HTML).
 
-Real summaries come from long runs that may have been cut short, so every field
-may be missing, None, NaN or of the wrong type. `load_summary` turns whatever is
-there into typed rows once; the plots and the page only ever read these rows.
-The selections a reviewer sees (closest configurations when none is certified,
-the configurations compared in the semantic-shift view, the landscape grids) are
-computed here so that tests can check them without drawing anything.
+The summary is read once through :class:`froc.records.SweepSummary` (the typed record the sweep
+writes), so a field renamed there fails the report's tests instead of silently dropping a column.
+The report's rows are the records themselves (:class:`froc.records.ConfigRecord`). The selections a
+reviewer sees (labels, closest configurations when none is certified, the models compared in the
+semantic-shift view, the landscape grids, each metric's direction and meaning) are computed here so
+that tests can check them without drawing anything.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass, field
@@ -17,159 +18,79 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from froc.report.fmt import fmt_value, num
+from froc.records import Budget, ConfigRecord, SweepSummary
+from froc.report.fmt import fmt_many, fmt_value, num
 
+ConfigRow = ConfigRecord  # one configuration of the grid, or a reference model
 FORM_ORDER = ("qa", "paraphrase", "cloze", "mcq", "yesno", "reverse")
 GROUP_ORDER = ("forget", "neighbour", "retain", "world")
+# registry names (froc.metrics.registry.METRICS) shown first in the metrics tables
 METRIC_ORDER = (
-    "forget_quality", "model_utility", "privleak", "forget_knowledge", "forget_rouge",
-    "retain_accuracy", "neighbour_accuracy", "world_accuracy",
+    "tofu/forget_quality", "tofu/model_utility", "knowledge/forget", "knowledge/retain", "knowledge/neighbour",
+    "knowledge/world", "muse/privleak", "tofu/forget_rouge", "tofu/forget_truth_ratio",
 )
-RISK_FIELDS = (
-    "cur", "utility_ucb", "risk_forget_cal", "risk_utility_cal", "risk_forget_test", "risk_utility_test",
-    "p_forget", "p_utility", "p_value",
-)
+REFERENCE_LABELS = {"original": "original model", "oracle": "retain oracle"}
 OK = "ok"
 
-
-def as_dict(x: Any) -> dict:
-    return dict(x) if isinstance(x, Mapping) else {}
-
-
-def as_list(x: Any) -> list:
-    return list(x) if isinstance(x, (list, tuple)) else []
+__all__ = ["Budget", "ConfigRow", "ReportData", "load_summary", "config_labels", "metric_info", "closest_configs",
+           "landscape_panels", "shift_series", "swept_extras", "ordered_keys", "upgrade_legacy"]
 
 
-def as_text(x: Any) -> str | None:
-    """Non-empty text or None (numbers are turned into text, containers are not)."""
-    if x is None or isinstance(x, (dict, list, tuple)):
-        return None
-    s = str(x)
-    return s if s.strip() else None
+def upgrade_legacy(raw: Mapping[str, Any]) -> dict:
+    """A summary written before :mod:`froc.records` in today's shape (a copy; newer summaries pass unchanged).
 
-
-@dataclass(frozen=True)
-class Budget:
-    """The risk budget of the certificate; any field may be unknown (None)."""
-
-    alpha_forget: float | None = None
-    alpha_utility: float | None = None
-    delta: float | None = None
-    pvalue: str | None = None
-    fwer: str | None = None
-    forget_loss: str | None = None
-    utility_loss: str | None = None
-    tau_forget: str | None = None
-
-
-@dataclass(frozen=True)
-class AttackResult:
-    """One attack on one configuration: CUR after the attack and whether it stays certified."""
-
-    cur: float | None
-    risk_forget_test: float | None
-    certified: bool | None
-
-
-@dataclass
-class ConfigRow:
-    """One configuration of the grid (or a reference model) with every value made safe to read."""
-
-    config_id: str
-    method: str
-    hparams: dict[str, Any]
-    steps: Any
-    status: str
-    certified: bool = False
-    diverged_at: Any = None
-    cur: float | None = None
-    utility_ucb: float | None = None
-    risk_forget_cal: float | None = None
-    risk_utility_cal: float | None = None
-    risk_forget_test: float | None = None
-    risk_utility_test: float | None = None
-    p_forget: float | None = None
-    p_utility: float | None = None
-    p_value: float | None = None
-    metrics: dict[str, float | None] = field(default_factory=dict)
-    cur_by_form: dict[str, float | None] = field(default_factory=dict)
-    risk_by_group: dict[str, float | None] = field(default_factory=dict)
-    attacks: dict[str, AttackResult] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == OK
+    Old summaries kept the recommendation at the top level (``recommended``, ``recommendation_reason``)
+    and counted test-split exceedances as ``validity.test_violations`` over every certified configuration.
+    """
+    raw = dict(raw)
+    if "recommendation" not in raw and ("recommended" in raw or "recommendation_reason" in raw):
+        raw["recommendation"] = {"config_id": raw.get("recommended"), "reason": raw.get("recommendation_reason")}
+    v = raw.get("validity")
+    if isinstance(v, Mapping) and "test_violations" in v and "test_checked" not in v:
+        v = dict(v)
+        v["test_exceed"] = v.pop("test_violations")
+        v["test_checked"] = v.get("n_certified", 0)
+        rs = {k: v.pop(k) for k in ("resplits", "violation_rate") if k in v}
+        if rs and "resplit" not in v:
+            v["resplit"] = rs
+        raw["validity"] = v
+    return raw
 
 
 @dataclass
 class ReportData:
-    """Everything the report shows, normalised."""
+    """Everything the report shows: the typed summary plus the selections made from it."""
 
-    froc_version: str | None
-    created: str | None
-    seconds: float | None
-    question: str | None
-    budget: Budget
-    data_sizes: dict[str, Any]
-    model: dict[str, Any]
-    grid: dict[str, Any]
-    configs: list[ConfigRow]
+    summary: SweepSummary
+    configs: list[ConfigRecord]
     methods: list[str]
-    certified: list[ConfigRow]  # recommended first, then by utility bound, then CUR
-    recommended_id: str | None
-    recommended: ConfigRow | None
-    recommendation_reason: str | None
-    reference: dict[str, ConfigRow]  # "original", "oracle" (those present)
-    validity: dict[str, Any]
+    certified: list[ConfigRecord]  # recommended first, then by utility bound, then CUR
+    recommended: ConfigRecord | None
+    reference: dict[str, ConfigRecord]  # "original", "oracle" (those present)
     attack_names: list[str]
-    attacks_certified: dict[str, list[str]]
-    timings: dict[str, float | None]
+    labels: dict[str, str]  # config_id -> method + the hyperparameters that vary ("npo lr=3e-4, beta=0.1, 20 steps")
+    builtin: bool  # the data is froc's built-in benchmark (fictitious people): its wording may be used
 
-    def by_id(self, config_id: str) -> ConfigRow | None:
-        for r in self.configs:
-            if r.config_id == config_id:
-                return r
-        return None
+    @property
+    def budget(self) -> Budget:
+        return self.summary.budget
 
+    @property
+    def recommended_id(self) -> str | None:
+        return self.summary.recommendation.config_id
 
-def _num_dict(x: Any) -> dict[str, float | None]:
-    return {str(k): num(v) for k, v in as_dict(x).items()}
+    @property
+    def data_sizes(self) -> dict[str, Any]:
+        return self.summary.data
 
+    def by_id(self, config_id: str) -> ConfigRecord | None:
+        return next((r for r in self.configs if r.config_id == config_id), None)
 
-def _steps(x: Any) -> Any:
-    v = num(x)
-    if v is not None and v == int(v):
-        return int(v)
-    return x if isinstance(x, (str, int, float)) and not isinstance(x, bool) else None
-
-
-def _bool(x: Any) -> bool | None:
-    return x if isinstance(x, bool) else None
-
-
-def _row(raw: Mapping[str, Any], index: int, certified_ids: set[str], *, default_status: str = OK) -> ConfigRow:
-    cid = as_text(raw.get("config_id")) or f"#{index}"
-    status = (as_text(raw.get("status")) or default_status).strip().lower()
-    attacks = {}
-    for name, a in as_dict(raw.get("attacks")).items():
-        a = as_dict(a)
-        attacks[str(name)] = AttackResult(num(a.get("cur")), num(a.get("risk_forget_test")), _bool(a.get("certified")))
-    row = ConfigRow(
-        config_id=cid,
-        method=as_text(raw.get("method")) or "?",
-        hparams={str(k): v for k, v in as_dict(raw.get("hparams")).items()},
-        steps=_steps(raw.get("steps")),
-        status=status,
-        certified=bool(raw.get("certified") is True or cid in certified_ids) and status == OK,
-        diverged_at=raw.get("diverged_at"),
-        metrics=_num_dict(raw.get("metrics")),
-        cur_by_form=_num_dict(raw.get("cur_by_form")),
-        risk_by_group=_num_dict(raw.get("risk_by_group")),
-        attacks=attacks,
-    )
-    for f in RISK_FIELDS:
-        setattr(row, f, num(raw.get(f)))
-    return row
+    def label(self, r: ConfigRecord) -> str:
+        """The readable name of a configuration or reference model (never a cut hash)."""
+        if r.method == "reference":
+            return REFERENCE_LABELS.get(r.config_id, r.config_id)
+        return self.labels.get(r.config_id, r.config_id)
 
 
 def _sort_key(v: Any) -> tuple:
@@ -193,77 +114,97 @@ def hkey(v: Any) -> Any:
     return v
 
 
-def _certified_order(rows: list[ConfigRow], recommended_id: str | None) -> list[ConfigRow]:
+def config_labels(configs: Iterable[ConfigRecord]) -> dict[str, str]:
+    """``config_id -> "method k=v, ..., N steps"`` naming only what varies.
+
+    Per method, the hyperparameters that take more than one value among its configurations are
+    shown (``lr`` first); steps are shown when they vary anywhere in the grid. Two configurations
+    that would get the same label (they differ in nothing swept) get their full config id appended.
+    """
+    configs = list(configs)
+    steps_vary = len({hkey(r.steps) for r in configs}) > 1
+    out: dict[str, str] = {}
+    for m in dict.fromkeys(r.method for r in configs):
+        rows = [r for r in configs if r.method == m]
+        keys = list(dict.fromkeys(k for r in rows for k in r.hparams))
+        vary = [k for k in keys if len({hkey(r.hparams.get(k)) for r in rows}) > 1]
+        vary.sort(key=lambda k: k != "lr")
+        shown = {}  # one number style per hyperparameter (1e-4 and 1e-3, not 1e-4 and 0.001)
+        for k in vary:
+            vals = list({hkey(r.hparams.get(k)): r.hparams.get(k) for r in rows}.items())
+            shown[k] = dict(zip([h for h, _ in vals], fmt_many([v for _, v in vals])))
+        for r in rows:
+            bits = [f"{k}={shown[k][hkey(r.hparams.get(k))]}" for k in vary]
+            if steps_vary:
+                bits.append(f"{fmt_value(r.steps)} steps")
+            out[r.config_id] = f"{m} {', '.join(bits)}" if bits else str(m)
+    seen: dict[str, int] = {}
+    for lab in out.values():
+        seen[lab] = seen.get(lab, 0) + 1
+    return {cid: (lab if seen[lab] == 1 else f"{lab} ({cid})") for cid, lab in out.items()}
+
+
+def _certified_order(rows: list[ConfigRecord], recommended_id: str | None) -> list[ConfigRecord]:
     big = math.inf
-    return sorted(
-        rows,
-        key=lambda r: (r.config_id != recommended_id,
-                       r.utility_ucb if r.utility_ucb is not None else big,
-                       r.cur if r.cur is not None else big),
-    )
+    return sorted(rows, key=lambda r: (r.config_id != recommended_id,
+                                       r.utility_ucb if r.utility_ucb is not None else big,
+                                       r.cur if r.cur is not None else big))
 
 
-def load_summary(summary: Mapping[str, Any]) -> ReportData:
-    """Normalise a `summary.json` dict; never raises on missing or malformed fields."""
-    if not isinstance(summary, Mapping):
+def load_summary(summary: Mapping[str, Any] | SweepSummary) -> ReportData:
+    """The report's view of a parsed ``summary.json`` (or a :class:`SweepSummary`); never raises on
+    missing or malformed fields, only on a summary that is not a JSON object (TypeError)."""
+    if isinstance(summary, SweepSummary):
+        s = copy.deepcopy(summary)  # the flags below are reconciled on a copy, not on the caller's record
+    elif isinstance(summary, Mapping):
+        s = SweepSummary.from_dict(upgrade_legacy(summary))
+    else:
         raise TypeError(f"summary must be a dict (the parsed summary.json), got {type(summary).__name__}")
-    b = as_dict(summary.get("budget"))
-    budget = Budget(
-        alpha_forget=num(b.get("alpha_forget")), alpha_utility=num(b.get("alpha_utility")), delta=num(b.get("delta")),
-        pvalue=as_text(b.get("pvalue")), fwer=as_text(b.get("fwer")), forget_loss=as_text(b.get("forget_loss")),
-        utility_loss=as_text(b.get("utility_loss")), tau_forget=as_text(b.get("tau_forget")),
-    )
-    certified_ids = {s for s in (as_text(x) for x in as_list(summary.get("certified"))) if s}
-    configs = [_row(c, i, certified_ids)
-               for i, c in enumerate(as_list(summary.get("configs"))) if isinstance(c, Mapping)]
-
-    grid = as_dict(summary.get("grid"))
+    listed = set(s.certified)
+    configs = list(s.configs)
+    for r in configs:  # the certified list and the per-configuration flag must agree; a diverged run never is
+        r.certified = (r.certified or r.config_id in listed) and r.ok
     methods: list[str] = []
-    for m in list(as_dict(grid.get("methods"))) + [r.method for r in configs]:
+    grid_methods = s.grid.get("methods") if isinstance(s.grid.get("methods"), (Mapping, list)) else []
+    for m in [str(x) for x in grid_methods] + [r.method for r in configs]:
         if m not in methods and any(r.method == m for r in configs):
-            methods.append(str(m))
-
-    rec_id = as_text(summary.get("recommended"))
+            methods.append(m)
+    rec_id = s.recommendation.config_id
     recommended = next((r for r in configs if r.config_id == rec_id), None) if rec_id else None
-    reference = {}
-    for name, raw in as_dict(summary.get("reference")).items():
-        if isinstance(raw, Mapping):
-            ref = _row({"config_id": name, "method": name, **raw}, 0, set(), default_status="reference")
-            ref.certified = False
-            reference[str(name)] = ref
-
     attack_names: list[str] = []
-    for r in configs:
-        for a in r.attacks:
-            if a not in attack_names:
-                attack_names.append(a)
-    attacks_certified = {str(k): [str(x) for x in as_list(v)]
-                         for k, v in as_dict(summary.get("attacks_certified")).items()}
-    for a in attacks_certified:
+    for a in [a for r in configs for a in r.attacks] + list(s.attacks_certified):
         if a not in attack_names:
             attack_names.append(a)
-
     return ReportData(
-        froc_version=as_text(summary.get("froc_version")),
-        created=as_text(summary.get("created")),
-        seconds=num(summary.get("seconds")),
-        question=as_text(summary.get("question")),
-        budget=budget,
-        data_sizes=as_dict(summary.get("data")),
-        model=as_dict(summary.get("model")),
-        grid=grid,
-        configs=configs,
-        methods=methods,
+        summary=s, configs=configs, methods=methods,
         certified=_certified_order([r for r in configs if r.certified], rec_id),
-        recommended_id=rec_id,
-        recommended=recommended,
-        recommendation_reason=as_text(summary.get("recommendation_reason")),
-        reference=reference,
-        validity=as_dict(summary.get("validity")),
-        attack_names=attack_names,
-        attacks_certified=attacks_certified,
-        timings={str(k): num(v) for k, v in as_dict(summary.get("timings")).items()},
+        recommended=recommended, reference=dict(s.reference), attack_names=attack_names,
+        labels=config_labels(configs), builtin=s.data.get("source") == "builtin",
     )
+
+
+def metric_info(name: str) -> tuple[bool | None, str | None]:
+    """``(higher_is_better, one-line meaning)`` of a reported metric name, ``(None, None)`` when unknown.
+
+    Looks the name up in :data:`froc.metrics.registry.METRICS` (a flattened name such as
+    ``forms/forget_per_form/form/qa`` by its longest registered prefix). Read defensively: the
+    registry's field names may be ``description`` or ``doc``; an import failure leaves both unknown.
+    """
+    try:
+        from froc.metrics.registry import METRICS
+    except Exception:  # noqa: BLE001 -- the report must render without the metrics package
+        return None, None
+    parts = name.split("/")
+    spec = next((METRICS["/".join(parts[:i])] for i in range(len(parts), 0, -1) if "/".join(parts[:i]) in METRICS),
+                None)
+    if spec is None:
+        return None, None
+    hib = getattr(spec, "higher_is_better", None)
+    text = getattr(spec, "description", None) or getattr(spec, "doc", None)
+    line = " ".join(str(text).split()) if text else None
+    if line and ". " in line:
+        line = line.split(". ")[0] + "."
+    return (hib if isinstance(hib, bool) else None), line
 
 
 # ---- risk landscapes ----
@@ -292,7 +233,7 @@ class Landscape:
         return self.cur.shape
 
 
-def swept_extras(rows: Iterable[ConfigRow]) -> list[str]:
+def swept_extras(rows: Iterable[ConfigRecord]) -> list[str]:
     """Hyperparameters other than lr that take more than one value among `rows`."""
     values: dict[str, set] = {}
     rows = list(rows)
@@ -305,7 +246,7 @@ def swept_extras(rows: Iterable[ConfigRow]) -> list[str]:
     return [k for k, v in values.items() if len(v) > 1]
 
 
-def _panel(method: str, label: str, mode: str, rows: list[ConfigRow], lrs: list, steps: list) -> Landscape:
+def _panel(method: str, label: str, mode: str, rows: list[ConfigRecord], lrs: list, steps: list) -> Landscape:
     shape = (len(lrs), len(steps))
     cur = np.full(shape, np.nan)
     status = np.full(shape, "missing", dtype=object)
@@ -313,7 +254,7 @@ def _panel(method: str, label: str, mode: str, rows: list[ConfigRow], lrs: list,
     ids = np.full(shape, "", dtype=object)
     li = {hkey(v): i for i, v in enumerate(lrs)}
     si = {hkey(v): j for j, v in enumerate(steps)}
-    cells: dict[tuple[int, int], list[ConfigRow]] = {}
+    cells: dict[tuple[int, int], list[ConfigRecord]] = {}
     for r in rows:
         cells.setdefault((li[hkey(r.hparams.get("lr"))], si[hkey(r.steps)]), []).append(r)
     for (i, j), cands in cells.items():
@@ -330,7 +271,7 @@ def _panel(method: str, label: str, mode: str, rows: list[ConfigRow], lrs: list,
     return Landscape(method, label, mode, list(lrs), list(steps), cur, status, certified, ids)
 
 
-def landscape_panels(rows: Iterable[ConfigRow], method: str, *, max_panels: int = 6) -> list[Landscape]:
+def landscape_panels(rows: Iterable[ConfigRecord], method: str, *, max_panels: int = 6) -> list[Landscape]:
     """The heatmap panels of one method: CUR over lr x steps.
 
     When the method sweeps further hyperparameters (e.g. NPO's beta), there is one
@@ -351,7 +292,7 @@ def landscape_panels(rows: Iterable[ConfigRow], method: str, *, max_panels: int 
     extras = swept_extras(rows)
     if not extras:
         return [_panel(method, "", "single", rows, lrs, steps)]
-    combos: dict[tuple, list[ConfigRow]] = {}
+    combos: dict[tuple, list[ConfigRecord]] = {}
     for r in rows:
         combos.setdefault(tuple(hkey(r.hparams.get(k)) for k in extras), []).append(r)
     if len(combos) > max_panels:
@@ -372,10 +313,10 @@ class Closest:
     """A configuration that comes closest to the budget by one criterion (shown when none is certified)."""
 
     criterion: str
-    row: ConfigRow
+    row: ConfigRecord
 
 
-def closest_configs(rows: Iterable[ConfigRow], budget: Budget) -> list[Closest]:
+def closest_configs(rows: Iterable[ConfigRecord], budget: Budget) -> list[Closest]:
     """The configurations nearest to the budget, one per criterion (only ok runs with both bounds).
 
     1. lowest CUR among those whose utility bound is within alpha_u;
@@ -401,21 +342,21 @@ def closest_configs(rows: Iterable[ConfigRow], budget: Budget) -> list[Closest]:
     return out
 
 
-def shift_series(data: ReportData, *, max_configs: int = 4) -> list[tuple[str, ConfigRow]]:
+def shift_series(data: ReportData, *, max_configs: int = 4) -> list[tuple[str, ConfigRecord]]:
     """The models compared in the semantic-shift view: original, recommended + top certified, oracle.
 
     Without certified configurations, the closest ones (see `closest_configs`) stand in.
     """
-    picked: list[ConfigRow] = []
+    picked: list[ConfigRecord] = []
     pool = data.certified or [c.row for c in closest_configs(data.configs, data.budget)]
     for r in ([data.recommended] if data.recommended else []) + pool:
         if r is not None and all(r is not p for p in picked) and len(picked) < max_configs:
             picked.append(r)
-    out: list[tuple[str, ConfigRow]] = []
+    out: list[tuple[str, ConfigRecord]] = []
     if "original" in data.reference:
         out.append(("original model", data.reference["original"]))
     for r in picked:
-        out.append((("recommended: " if r is data.recommended else "") + r.config_id, r))
+        out.append((("recommended: " if r is data.recommended else "") + data.label(r), r))
     if "oracle" in data.reference:
         out.append(("retain oracle", data.reference["oracle"]))
     return out

@@ -11,6 +11,7 @@ rows of `froc.report.data`. Artists that tests look for carry a `gid`:
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -23,7 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from froc.report.data import OK, ConfigRow, Landscape
+from froc.records import ConfigRecord as ConfigRow
+from froc.report.data import OK, Landscape
 from froc.report.fmt import fmt, fmt_many
 
 CUR_CMAP = "YlOrRd"  # light = low risk, dark red = high risk
@@ -48,6 +50,14 @@ def mpl_text(s: object, limit: int = 40) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     return s.replace("$", r"\$")
+
+
+def mpl_wrap(s: object, width: int = 18, max_lines: int = 3) -> str:
+    """A label wrapped at spaces onto at most `max_lines` lines (words are never cut; an overlong last line is)."""
+    lines = textwrap.wrap(str(s), width, break_long_words=False, break_on_hyphens=False) or [""]
+    if len(lines) > max_lines:
+        lines = lines[: max_lines - 1] + [" ".join(lines[max_lines - 1:])]
+    return "\n".join(mpl_text(x, 60) for x in lines)
 
 
 def method_colours(methods: Sequence[str]) -> dict[str, tuple]:
@@ -233,7 +243,7 @@ def plot_tradeoff(rows: Sequence[ConfigRow], methods: Sequence[str], alpha_forge
             ax.scatter([r.cur for r in bad], [r.utility_ucb for r in bad], s=30, marker="x", color=c, lw=1.2,
                        zorder=2, gid="not-ok")
         if mine:
-            handles.append(Line2D([], [], marker="o", ls="", color=c, label=mpl_text(m, 24)))
+            handles.append(Line2D([], [], marker="o", ls="", color=c, label=mpl_wrap(m, 24, 2)))
     if any(r.certified for r in pts):
         handles.append(Line2D([], [], marker="*", ls="", ms=11, color="white", markeredgecolor="black",
                               label="certified"))
@@ -247,7 +257,7 @@ def plot_tradeoff(rows: Sequence[ConfigRow], methods: Sequence[str], alpha_forge
             continue
         if y is None:
             ax.axvline(x, color=colour, lw=1.2, ls="-.", zorder=1)
-            handles.append(Line2D([], [], color=colour, ls="-.", label=mpl_text(f"{label} (forget risk)", 30)))
+            handles.append(Line2D([], [], color=colour, ls="-.", label=mpl_wrap(f"{label} (forget risk)", 30, 2)))
         else:
             marker = "s" if name == "original" else "D"
             ax.scatter([x], [y], marker=marker, s=60, color=colour, edgecolors="black", zorder=5, gid=f"ref-{name}")
@@ -281,7 +291,7 @@ def _grouped_bars(ax, groups: Sequence[str], series: Sequence[tuple[str, Sequenc
     for k, (label, vals) in enumerate(series):
         xs = [x[g] - 0.4 + width * (k + 0.5) for g, v in enumerate(vals) if v is not None]
         hs = [v for v in vals if v is not None]
-        bars = ax.bar(xs, hs, width=width * 0.92, color=colours[k % len(colours)], label=mpl_text(label, 34))
+        bars = ax.bar(xs, hs, width=width * 0.92, color=colours[k % len(colours)], label=mpl_wrap(label, 34, 2))
         if hatches is not None:
             flags = [h for h, v in zip(hatches[k], vals) if v is not None]
             for bar, flag in zip(bars, flags):
@@ -289,7 +299,7 @@ def _grouped_bars(ax, groups: Sequence[str], series: Sequence[tuple[str, Sequenc
                     bar.set_hatch("///")
                     bar.set_edgecolor("black")
                     bar.set_linewidth(0.6)
-    ax.set_xticks(x, [mpl_text(g, 18) for g in groups])
+    ax.set_xticks(x, [mpl_wrap(g, 18) for g in groups])
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.grid(axis="y", alpha=0.25, lw=0.5)
 
@@ -352,10 +362,11 @@ def plot_risk_by_group(series: Sequence[tuple[str, ConfigRow]], groups: Sequence
 
 
 def plot_test_check(rows: Sequence[ConfigRow], alpha_forget: float | None = None,
-                    alpha_utility: float | None = None) -> Figure:
-    """Per configuration: calibration risk vs held-out test risk vs the upper bound, forget (top) and utility."""
+                    alpha_utility: float | None = None, labels: Sequence[str] | None = None) -> Figure:
+    """Per configuration (ticks: `labels`, default the config ids): calibration risk vs held-out test risk vs
+    the upper bound, forget (top) and utility (bottom)."""
     rows = list(rows)[:MAX_BAR_GROUPS]
-    ids = [r.config_id for r in rows]
+    ids = list(labels)[: len(rows)] if labels is not None else [r.config_id for r in rows]
     fig = _figure(_bar_width(len(rows), 3), 5.4)
     ax_f, ax_u = fig.subplots(2, 1, sharex=True)
     colours = ("#9ecae1", "#4292c6", "#08306b")
@@ -378,10 +389,12 @@ def plot_test_check(rows: Sequence[ConfigRow], alpha_forget: float | None = None
     return fig
 
 
-def plot_attacks(rows: Sequence[ConfigRow], attack_names: Sequence[str], alpha_forget: float | None = None) -> Figure:
-    """CUR before and after each attack per configuration; hatched bars lost their certificate."""
+def plot_attacks(rows: Sequence[ConfigRow], attack_names: Sequence[str], alpha_forget: float | None = None,
+                 labels: Sequence[str] | None = None) -> Figure:
+    """CUR before and after each attack per configuration (ticks: `labels`, default the config ids); hatched
+    bars lost their certificate."""
     rows = list(rows)[:MAX_BAR_GROUPS]
-    ids = [r.config_id for r in rows]
+    ids = list(labels)[: len(rows)] if labels is not None else [r.config_id for r in rows]
     series = [("before", [r.cur for r in rows])]
     hatches = [[False] * len(rows)]
     for a in attack_names:
@@ -405,4 +418,30 @@ def plot_attacks(rows: Sequence[ConfigRow], attack_names: Sequence[str], alpha_f
     for lab in ax.get_xticklabels():
         lab.set_horizontalalignment("right")
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return fig
+
+
+def plot_calibration_size(sizes: Sequence[float], cur: Sequence[float | None], n_certified: Sequence[float | None],
+                          alpha_forget: float | None = None, who: str = "") -> Figure:
+    """CUR of one configuration (left axis) and the certified-set size (right axis) against n_cal."""
+    fig = _figure(7.6, 3.6)
+    ax = fig.subplots()
+    pts = [(s, c) for s, c in zip(sizes, cur) if c is not None]
+    if pts:
+        ax.plot(*zip(*pts), marker="o", color=SERIES_COLOURS[0], label=mpl_wrap(f"CUR of {who}", 40, 2), gid="ncal-cur")
+    if alpha_forget is not None:
+        ax.axhline(alpha_forget, color=CONTOUR_COLOUR, ls="--", lw=1.2, label="α_f")
+    ax.set_xlabel("calibration size n_cal")
+    ax.set_ylabel("CUR")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.25, lw=0.5)
+    ax2 = ax.twinx()
+    cnt = [(s, k) for s, k in zip(sizes, n_certified) if k is not None]
+    if cnt:
+        ax2.plot(*zip(*cnt), marker="s", color=SERIES_COLOURS[1], label="certified configurations", gid="ncal-count")
+        ax2.set_ylim(0, max(1.0, max(k for _, k in cnt)) * 1.15)
+    ax2.set_ylabel("certified configurations")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(1.12, 1.0), fontsize=8, frameon=False)
     return fig

@@ -147,7 +147,7 @@ def test_bar_figures_accept_missing_values(summary):
     d = load_summary(summary)
     series = shift_series(d)
     assert [s[0] for s in series][0] == "original model" and series[-1][0] == "retain oracle"
-    assert series[1][0] == f"recommended: {d.recommended_id}"
+    assert series[1][0] == "recommended: " + d.labels[d.recommended_id]
     series[1][1].cur_by_form["qa"] = None
     for fig in (plots.plot_cur_by_form(series, ["qa", "cloze", "unknown_form"], None),
                 plots.plot_risk_by_group(series, ["forget", "world"], 0.2, None),
@@ -174,7 +174,7 @@ def test_load_summary_is_defensive():
     a, b = d.configs
     assert a.ok and a.cur is None and a.steps == 20 and a.certified
     assert a.attacks["relearn"].cur == 0.5 and a.attacks["relearn"].certified is None
-    assert b.config_id == "#1" and not b.certified  # a diverged run is never shown as certified
+    assert b.config_id == "?" and not b.certified  # a diverged run is never shown as certified
     assert d.recommended is None and d.recommended_id == "missing-id"
     assert d.attack_names == ["relearn"]
 
