@@ -208,3 +208,43 @@ def _attack_summary(store, cfg: SweepConfig, lb: LossBuilder, summary: SweepSumm
         if r["config_id"] in by_id:
             rec = by_id[r["config_id"]].attacks.setdefault(r["attack"], AttackRecord())
             rec.status, rec.details = r["status"], r["details"] if isinstance(r["details"], dict) else {}
+
+
+def preflight(cfg: SweepConfig, prep) -> dict:
+    """Feasibility before any compute: can a configuration with zero empirical risk be certified with the
+    calibration samples this sweep has (in its sampling unit), for its budget, grid size, p-value and FWER
+    procedure? (:func:`froc.risk.feasibility.feasibility`)."""
+    from froc.risk.feasibility import feasibility
+
+    def n_cal(side: str) -> int:
+        sel = [p for p in prep.probes if p.meta.get("side") == side and p.meta.get("split") == "cal"]
+        return len(sel) if cfg.splits.by == "probe" else len({p.subject for p in sel})
+
+    probe = cfg.splits.by == "probe"
+    unified = cfg.losses.forget == "unified"
+    return feasibility(n_cal("forget") if not unified else min(n_cal("forget"), n_cal("utility")),
+                       None if unified else n_cal("utility"), alpha_forget=cfg.budget.alpha_forget,
+                       alpha_utility=None if unified else cfg.budget.alpha_utility, delta=cfg.budget.delta,
+                       n_configs=len(expand_grid(cfg)), pvalue=cfg.pvalue, fwer=cfg.fwer,
+                       binary_forget=probe and not unified and cfg.losses.forget == "binary",
+                       binary_utility=probe and cfg.losses.utility == "binary")
+
+
+def oracle_check(store, cfg: SweepConfig) -> str | None:
+    """Does the retain oracle (exact unlearning by retraining) itself meet the forget budget? A sentence to
+    print before the grid is trained, or None without an oracle."""
+    have = set(store.configs()["config_id"])
+    if ORACLE not in have or cfg.losses.forget == "unified":
+        return None
+    lb = LossBuilder(store.scores([ORIGINAL, ORACLE]), cfg)
+    bin_f, _ = lb.binary()
+    f = lb.units(lb.forget_probe_losses([ORACLE]), "forget", "cal")
+    if np.isnan(f).any() or f.shape[1] == 0:
+        return None
+    bound = float(ucb(f, cfg.budget.delta, cfg.pvalue, binary=bin_f)[0])
+    a = cfg.budget.alpha_forget
+    verdict = ("within the forget budget" if bound <= a else
+               "ABOVE the forget budget: the budget is stricter than exact retraining can meet, so expect no "
+               "configuration to be certified; loosen alpha_forget or change losses.tau_forget")
+    return (f"retain oracle: forget risk {float(f.mean()):.3f} on calibration, CUR {bound:.3f} vs alpha_forget {a}: "
+            f"{verdict}")

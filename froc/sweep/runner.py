@@ -24,7 +24,7 @@ from froc.errors import ConfigError, unknown_choice
 from froc.progress import console
 from froc.records import SweepSummary
 from froc.sweep.attack_stage import run_attack_stage
-from froc.sweep.certify import certify_sweep
+from froc.sweep.certify import certify_sweep, oracle_check, preflight
 from froc.sweep.config import SweepConfig, expand_grid, load_sweep, resolved_yaml
 from froc.sweep.prepare import Prepared, prepare
 from froc.sweep.scores import config_metrics, score_model, torch_threads
@@ -194,6 +194,10 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
     t = time.perf_counter()
     prep = prepare(cfg, cache_dir)
     timings["prepare (benchmark + models)"] = time.perf_counter() - t
+    plan = preflight(cfg, prep)
+    if not plan["feasible"]:
+        src = "sweep" if isinstance(config, SweepConfig) else str(config)
+        raise ConfigError(f"{src}: {plan['message']}")
 
     with Store(out / "froc.duckdb") as store:
         _check_fingerprint(store, prep, cfg, out)
@@ -203,6 +207,9 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
             t = time.perf_counter()
             _score_references(run)
             timings["score references"] = time.perf_counter() - t
+            said = oracle_check(store, cfg)
+            if said:
+                console.print(said, markup=False)
             t = time.perf_counter()
             n_grid = _train_grid(run, executor, address, num_cpus)
             timings["sweep (unlearning + scoring)"] = time.perf_counter() - t
