@@ -220,6 +220,7 @@ def certify_grid(
     names=None,
     references: dict | None = None,
     clusters: dict | None = None,
+    bounds: bool = True,
 ) -> GridCertificate:
     """Certify K configurations (Learn-then-Test on cal) and report bounds with their coverage.
 
@@ -245,6 +246,9 @@ def certify_grid(
             (e.g. the original and the retrained oracle), tested at delta / K on cal.
         clusters: optional sampling units {"forget": {split: (n,) labels}, "utility": ...}:
             every matrix (grid and references) is collapsed with :func:`cluster_means`.
+        bounds: compute the per-configuration bounds (default True). False (for
+            simulations) leaves ``cur``, ``utility_ucb`` and their simultaneous versions NaN;
+            ``best_bound`` is always computed.
 
     Returns:
         :class:`GridCertificate`.
@@ -291,11 +295,17 @@ def certify_grid(
                   "tune_order: ascending tune-split p-value max(p_forget, p_utility), ties by index")
 
     rc = RiskController(af, au, d, pvalue=pfun, fwer=fwer, order=order, binary_forget=bf, binary_utility=bu)
-    rc.calibrate(F["cal"], None if U is None else U["cal"], param_names=names, tie_break=tie_break).certify()
+    rc.calibrate(F["cal"], None if U is None else U["cal"], param_names=names, tie_break=tie_break)
+    rc.certify(bounds=bounds)
     d_sim = d / k
-    cur_sim = ucb(F["cal"], d_sim, pfun, binary=bf)
-    uucb_sim = None if U is None else ucb(U["cal"], d_sim, pfun, binary=bu)
-    cur_sim = np.atleast_1d(cur_sim)
+    nan = np.full(k, np.nan)
+    if bounds:
+        cur_sim = np.atleast_1d(ucb(F["cal"], d_sim, pfun, binary=bf))
+        uucb_sim = None if U is None else ucb(U["cal"], d_sim, pfun, binary=bu)
+        cur, uucb = np.atleast_1d(rc.cur), None if rc.utility_ucb is None else np.atleast_1d(rc.utility_ucb)
+    else:
+        cur, cur_sim = nan, nan.copy()
+        uucb = uucb_sim = None if U is None else nan.copy()
     best = rc.best
     best_bound = best_bound_u = None
     n_test_f = F["test"].shape[1]
@@ -304,13 +314,13 @@ def certify_grid(
             best_bound = float(ucb(F["test"][best], d, pfun, binary=bf))
             where = f"the held-out test split (n = {n_test_f})"
         else:
-            best_bound = float(cur_sim[best])
+            best_bound = float(np.atleast_1d(ucb(F["cal"][best], d_sim, pfun, binary=bf))[0])
             where = None
         if U is not None:
             if U["test"].shape[1] and not np.isnan(U["test"][best]).any():
                 best_bound_u = float(ucb(U["test"][best], d, pfun, binary=bu))
             else:
-                best_bound_u = float(np.atleast_1d(uucb_sim)[best])
+                best_bound_u = float(np.atleast_1d(ucb(U["cal"][best], d_sim, pfun, binary=bu))[0])
     covers = {
         "certified": f"simultaneous: with probability >= {1 - d:g}, every certified configuration has forget risk "
                      f"<= {af:g}" + ("" if au is None else f" and utility risk <= {au:g}")
@@ -334,8 +344,7 @@ def certify_grid(
         n["utility"] = {s: int(U[s].shape[1]) for s in SPLITS}
     return GridCertificate(
         certified=rc.certified.copy(), p_forget=rc.p_forget, p_utility=rc.p_utility, p_values=rc.p_values,
-        cur=np.atleast_1d(rc.cur), utility_ucb=None if rc.utility_ucb is None else np.atleast_1d(rc.utility_ucb),
-        cur_simultaneous=cur_sim, utility_ucb_simultaneous=None if uucb_sim is None else np.atleast_1d(uucb_sim),
+        cur=cur, utility_ucb=uucb, cur_simultaneous=cur_sim, utility_ucb_simultaneous=None if uucb_sim is None else np.atleast_1d(uucb_sim),
         risk_forget={s: _means(F[s]) for s in SPLITS},
         risk_utility=None if U is None else {s: _means(U[s]) for s in SPLITS},
         diverged=rc.diverged, order=order, order_source=source, best=best, best_bound=best_bound,

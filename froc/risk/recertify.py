@@ -64,6 +64,7 @@ def recertify_on_test(
     binary: bool | None = True,
     *,
     order=None,
+    bounds: bool = True,
 ) -> Recertification:
     """Re-test attacked configurations on the held-out TEST split (never on cal).
 
@@ -83,6 +84,7 @@ def recertify_on_test(
         fwer: FWER procedure; ordered ones (fixed_sequence, graph, pareto) need ``order``.
         binary: loss type (default True: binary forget losses, checked).
         order: testing order for ordered procedures, fixed without the test data.
+        bounds: compute ``cur`` (default True; False leaves it NaN, for simulations).
 
     Returns:
         :class:`Recertification`.
@@ -106,7 +108,7 @@ def recertify_on_test(
     bad = np.isnan(m).any(axis=1)
     p = np.where(bad, 1.0, np.atleast_1d(pfun(m, a, binary=b)))
     cert = np.asarray(proc(p, d, order=order), dtype=bool) & ~bad if m.shape[0] else np.zeros(0, dtype=bool)
-    cur = np.atleast_1d(ucb(m, d, pfun, binary=b)) if m.shape[0] else np.zeros(0)
+    cur = np.atleast_1d(ucb(m, d, pfun, binary=b)) if m.shape[0] and bounds else np.full(m.shape[0], np.nan)
     with np.errstate(invalid="ignore"):
         risk = np.where(bad, np.nan, np.nan_to_num(m).mean(axis=1))
     covers = (f"simultaneous over the {m.shape[0]} attacked configurations: with probability >= {1 - d:g}, every "
