@@ -293,18 +293,24 @@ def unlearn_cmd(
 
 
 @app.command("methods")
-def methods_cmd() -> None:
-    """List every unlearning method: its paper, hyperparameters with defaults, and what it needs.
+def methods_cmd(
+    name: Optional[str] = typer.Argument(None, help="A method: its paper, hyperparameters (defaults), needs."),
+) -> None:
+    """List the unlearning methods, one line each; with NAME, that method's details.
 
-    Example:
+    Examples:
 
       froc methods
+
+      froc methods npo
     """
-    from rich.console import Console
+    from froc.cli_print import method_detail, methods_list
+    from froc.errors import FrocError
 
-    from froc.engine.commands import methods_table
-
-    Console(soft_wrap=True).print(methods_table())
+    try:
+        typer.echo(method_detail(name) if name else methods_list())
+    except FrocError as e:
+        _fail(e)
 
 # ---- evaluation commands (froc eval) ----
 
@@ -334,7 +340,8 @@ def eval_cmd(
       froc eval --model runs/npo --probes bench --split forget10 --oracle cache/oracle --original cache/target --out eval/npo
     """
     from froc.errors import FrocError
-    from froc.metrics.evaluate import evaluate, print_metrics
+    from froc.cli_print import print_metrics
+    from froc.metrics.evaluate import evaluate
 
     layers = {"auto": "auto", "none": None}.get(hidden_layers)
     if hidden_layers not in ("auto", "none"):
@@ -386,13 +393,12 @@ def attack_cmd(
 
       froc attack --model runs/npo --original cache/target --probes bench --attack trace --out att/trace
     """
-    from froc.attacks.commands import attacks_table, print_attack, run_attack_command
+    from froc.attacks.commands import run_attack_command
+    from froc.cli_print import attacks_list, print_attack
     from froc.errors import FrocError
 
     if list_attacks:
-        from rich.console import Console
-
-        Console(soft_wrap=True).print(attacks_table())
+        typer.echo(attacks_list())
         return
     missing = [f"--{n}" for n, v in (("model", model), ("probes", probes), ("attack", attack), ("out", out)) if v is None]
     if missing:

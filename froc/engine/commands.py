@@ -1,4 +1,4 @@
-"""What ``froc unlearn`` and ``froc methods`` do, kept out of ``froc/cli.py`` so the CLI stays thin."""
+"""What ``froc unlearn`` does, kept out of ``froc/cli.py`` so the CLI stays thin."""
 
 from __future__ import annotations
 
@@ -54,29 +54,6 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a flat mapping of settings, got {type(data).__name__}")
     return data
-
-
-def methods_table():
-    """A rich table of every registered method: paper, hyperparameters with defaults, needs."""
-    from rich.table import Table
-
-    from froc.methods.registry import METHODS, build_config
-
-    table = Table(title="froc unlearning methods", show_lines=True)
-    table.add_column("method", no_wrap=True)
-    for col in ("what it does", "paper", "hyperparameters (defaults)", "needs"):
-        table.add_column(col, overflow="fold")
-    for name, spec in METHODS.items():
-        hp = ", ".join(f"{k}={v}" for k, v in spec.hparams().items()) or "-"
-        cfg, _ = build_config(spec, {})
-        needs = spec.needs_for(cfg)
-        extra = [] if spec.trains(cfg) else ["training-free"]
-        if "retain_weight" in spec.hparams() and "retain" not in needs:
-            extra.append("retain (if retain_weight > 0)")
-        if spec.wrapper:
-            extra.append("+ base method's needs and hyperparameters")
-        table.add_row(name, spec.summary, spec.paper, hp, ", ".join(sorted(needs) + extra) or "-")
-    return table
 
 
 def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config, steps, lr, optimizer, seed,

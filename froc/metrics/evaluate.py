@@ -187,23 +187,3 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
 
 def _table(results: dict[str, ScoreResult], name: str):
     return results[name].table if name in results else None
-
-
-def print_metrics(result: EvalResult, out: str | Path | None = None) -> None:
-    """Print the metrics as a rich table (value, direction), then the notes."""
-    from rich.console import Console
-    from rich.table import Table
-
-    arrow = {True: "higher", False: "lower", None: "-"}
-    t = Table(title="froc eval", title_justify="left")
-    t.add_column("metric")
-    t.add_column("value", justify="right")
-    t.add_column("better", justify="center")
-    for k, v in result.metrics.items():
-        t.add_row(k, "nan" if np.isnan(v) else f"{v:.4f}", arrow[METRICS[base_name(k)].higher_is_better])
-    console = Console(soft_wrap=True)
-    console.print(t)
-    for n in result.notes:
-        console.print(f"[yellow]note:[/] {n}", highlight=False)
-    if out is not None:
-        console.print(f"wrote {Path(out) / 'per_sample.parquet'} and {Path(out) / 'summary.json'}", highlight=False)

@@ -68,11 +68,27 @@ def test_cli_unknown_method_and_hparam_list_valid_ones(files):
     assert res.exit_code == 2 and "betta" in text and "beta" in text and "retain_weight" in text
 
 
-def test_cli_methods_lists_every_method():
+def test_cli_methods_lists_every_method_one_line_each_in_80_columns():
     res, text = _invoke(["methods"])
     assert res.exit_code == 0, text
-    for name in METHODS:
-        assert name in text
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 80
+    starts = [ln.split()[0] for ln in lines if ln and not ln.startswith(" ")]
+    assert [n for n in starts if n in METHODS] == list(METHODS)  # one line per method, in registry order
+    assert "froc methods NAME" in text
+
+
+def test_cli_methods_name_shows_paper_and_hyperparameters():
+    from froc.cli_print import method_detail
+
+    res, text = _invoke(["methods", "npo"])
+    assert res.exit_code == 0, text
+    assert "arxiv.org/abs/2404.05868" in text and "beta = 0.1" in text and "retain_weight = 0.0" in text
+    rmu = method_detail("rmu", width=80)
+    assert "LoRA: no" in rmu and "trained_layers = None" in rmu and max(map(len, rmu.splitlines())) <= 80
+    assert "+ the base method's hyperparameters" in method_detail("sam")
+    res, text = _invoke(["methods", "nope"])
+    assert res.exit_code == 2 and "valid methods" in text
 
 
 def test_cli_unlearn_help_has_examples():
