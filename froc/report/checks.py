@@ -19,32 +19,49 @@ def _series(x: Any) -> list[float | None]:
     return [num(v) for v in x] if isinstance(x, (list, tuple)) else []
 
 
+NCAL_KEYS = {"cur": ("mean_cur", "cur"), "sd": ("sd_cur",), "n_cert": ("mean_certified", "n_certified"),
+             "n_utility": ("n_utility",)}  # froc.risk.ncal_curve's names first, then older ones
+
+
+def _column(cs: dict, key: str, n: int) -> list[float | None]:
+    got = next((cs[k] for k in NCAL_KEYS[key] if k in cs), None)
+    return (_series(got) + [None] * n)[:n]
+
+
 def sec_calibration_size(d: ReportData, figs: Figures, extra) -> list | None:
-    """CUR and certified-set size against n_cal (``summary.calibration_size``; None when absent)."""
+    """CUR and certified-set size against n_cal (``summary.calibration_size``, the output of
+    :func:`froc.risk.ncal_curve` plus ``config_id``; None when absent or unreadable)."""
     cs = d.summary.calibration_size
     sizes = _series(cs.get("sizes"))
-    if not sizes:
+    if not sizes or None in sizes:
         return None
     n = len(sizes)
-    cur, n_cert = (_series(cs.get("cur")) + [None] * n)[:n], (_series(cs.get("n_certified")) + [None] * n)[:n]
+    cur, sd, n_cert, n_u = (_column(cs, k, n) for k in ("cur", "sd", "n_cert", "n_utility"))
     cid = cs.get("config_id")
     r = d.by_id(str(cid)) if cid is not None else None
     who = d.label(r) if r is not None else (str(cid) if cid is not None else "the configuration studied")
-    fig = plots.plot_calibration_size(sizes, cur, n_cert, d.budget.alpha_forget, who)
+    reps = f" {cs['reps']} random subsamples per size," if num(cs.get("reps")) is not None else ""
+    fig = plots.plot_calibration_size(sizes, cur, n_cert, d.budget.alpha_forget, who, sd=sd)
     out = [figs.figure(fig, "calibration-size", "CUR and certified-set size against calibration size",
-                       f"Stored calibration scores subsampled to each size n_cal (no retraining): the CUR "
-                       f"(pointwise) of {who} and the number of certified configurations. Where the curve meets "
-                       "α_f is about the calibration size this budget needs.")]
-    out.append(table(["n_cal", f"CUR of {who}", "certified configurations"],
-                     [[fmt_int(s), fmt(c), fmt_int(k)] for s, c, k in zip(sizes, cur, n_cert)], numeric=(0, 1, 2)))
-    rest = [(str(k), json_text(v)) for k, v in cs.items() if k not in ("sizes", "cur", "n_certified", "config_id")]
+                       f"Stored calibration scores subsampled to each forget calibration size n_cal (no retraining;"
+                       f"{reps} utility side in proportion): the mean CUR (pointwise, ± one standard deviation "
+                       f"shaded) of {who} and the mean number of certified configurations. Where the CUR curve "
+                       "meets α_f is about the calibration size this budget needs.")]
+    out.append(table(["n_cal (forget)", "n_cal (utility)", f"mean CUR of {who}", "sd of CUR",
+                      "mean certified configurations"],
+                     [[fmt_int(s), fmt_int(u), fmt(c), fmt(e), fmt(k)] for s, u, c, e, k in zip(sizes, n_u, cur, sd, n_cert)],
+                     numeric=range(5)))
+    if cs.get("note"):
+        out.append(para(str(cs["note"]), cls="small"))
+    known = {"sizes", "config_id", "focus", "reps", "note"} | {k for ks in NCAL_KEYS.values() for k in ks}
+    rest = [(str(k), json_text(v)) for k, v in cs.items() if k not in known]
     if rest:
         out.append(table(["", "value"], rest))
     return out
 
 
 def _validity(d: ReportData) -> list:
-    v, bd = d.summary.validity, d.budget
+    v = d.summary.validity
     out = [h3("Validity")]
     if v.test_checked is None:
         out.append(para("Test split: the number of configurations checked is not recorded.", cls="note"))
@@ -57,20 +74,38 @@ def _validity(d: ReportData) -> list:
     if v.n_certified is not None and v.test_checked is not None and v.n_certified != v.test_checked:
         out.append(para(f"{v.n_certified} configurations are certified; {v.test_checked} were checked on the test "
                         "split.", cls="small"))
-    rs = v.resplit
+    return out + _resplit(v.resplit)
+
+
+def _resplit(rs: dict) -> list:
+    """The re-split study (froc.risk.resplit_check): descriptive, never a pass or a failure of the guarantee."""
     if not rs:
-        out.append(para("Re-split study: not run.", cls="note"))
-        return out
-    rate, count = num(rs.get("violation_rate")), num(rs.get("resplits", rs.get("n_resplits")))
-    if rate is not None:
+        return [para("Re-split study: not run.", cls="note")]
+    count, cert = num(rs.get("resplits", rs.get("n_resplits"))), num(rs.get("mean_certified"))
+    sig, raw = num(rs.get("significant_exceed_rate")), num(rs.get("heldout_exceed_rate", rs.get("violation_rate")))
+    head = "Re-split study (descriptive, not a test of the guarantee: the re-splits share one pool of data): "
+    if count == 0:
+        text = head + "nothing to check (no test split to re-split)."
+    elif cert == 0:
+        text = head + f"nothing to check (no configuration was certified in any of the {fmt_int(count)} re-splits)."
+    else:
         over = f"over {fmt_int(count)} random" if count is not None else "over repeated random"
-        delta = f" (δ = {pct(bd.delta)})" if bd.delta is not None else ""
-        out.append(para(f"Re-split study (descriptive, not a test of the guarantee: the halves come from one pool): "
-                        f"{over} calibration/test re-splits, a certified configuration exceeded the budget on the "
-                        f"other half in {pct(rate)} of them{delta}."))
+        text = head + f"{over} calibration/test re-splits"
+        if sig is not None:
+            bound = num(rs.get("expected_at_most"))
+            text += (f", a certified configuration's held-out lower confidence bound was above the budget in "
+                     f"{pct(sig)} of them" + (f" (at most {pct(bound)} expected when the certificate is valid)"
+                                              if bound is not None else ""))
+        if raw is not None:
+            text += (f"{';' if sig is not None else ','} a certified configuration's noisy held-out mean was above "
+                     f"the budget in {pct(raw)} of them")
+        text += "."
+    out = [para(text)]
+    if rs.get("note"):
+        out.append(para(str(rs["note"]), cls="small"))
     out.append(table(["re-split study", "value"],
                      [(str(k), fmt(x) if num(x) is not None and not isinstance(x, bool) else json_text(x))
-                      for k, x in rs.items()]))
+                      for k, x in rs.items() if k != "note"]))
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -70,6 +70,7 @@ class ReportData:
     attack_names: list[str]
     labels: dict[str, str]  # config_id -> method + the hyperparameters that vary ("npo lr=3e-4, beta=0.1, 20 steps")
     builtin: bool  # the data is froc's built-in benchmark (fictitious people): its wording may be used
+    run_dir: str | None = None  # the run's folder, for the export command (set by the renderer when known)
 
     @property
     def budget(self) -> Budget:

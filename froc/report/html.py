@@ -180,9 +180,10 @@ def _banner(d: ReportData) -> dict:
 
 
 def build_context(summary: Mapping[str, Any] | SweepSummary, plots_dir: Path,
-                  extra: Mapping[str, Any] | None = None) -> dict:
+                  extra: Mapping[str, Any] | None = None, run_dir: str | Path | None = None) -> dict:
     """The template's context; figures are written to ``plots_dir`` as a side effect."""
     d = load_summary(summary)
+    d.run_dir = None if run_dir is None else str(run_dir)
     s, figs = d.summary, Figures(plots_dir)
     built = []
     for sid, title, builder in SECTIONS:
@@ -215,13 +216,13 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent /
 
 
 def build_html(summary: Mapping[str, Any] | SweepSummary, plots_dir: Path,
-               extra: Mapping[str, Any] | None = None) -> str:
+               extra: Mapping[str, Any] | None = None, run_dir: str | Path | None = None) -> str:
     """The report page as a string; figures are written to ``plots_dir`` as a side effect."""
-    return _ENV.get_template("report.html").render(**build_context(summary, plots_dir, extra))
+    return _ENV.get_template("report.html").render(**build_context(summary, plots_dir, extra, run_dir))
 
 
 def render_report(summary: Mapping[str, Any] | SweepSummary, out_dir: str | Path,
-                  extra: Mapping[str, Any] | None = None) -> Path:
+                  extra: Mapping[str, Any] | None = None, run_dir: str | Path | None = None) -> Path:
     """Render a sweep's summary as one self-contained HTML page.
 
     Args:
@@ -231,6 +232,8 @@ def render_report(summary: Mapping[str, Any] | SweepSummary, out_dir: str | Path
         out_dir: folder to write to; created if needed.
         extra: optional provenance shown under "Additional information" (e.g. the git commit, the command
             line); values are shown as text (containers as JSON), escaped.
+        run_dir: the run's folder (``froc run --out``), for the exact ``froc export`` command of the
+            recommended configuration; default ``out_dir`` (the run writes its report there).
 
     Returns:
         The path of ``out_dir/report.html``. The figures are also written as ``out_dir/plots/NN-name.png``.
@@ -244,7 +247,7 @@ def render_report(summary: Mapping[str, Any] | SweepSummary, out_dir: str | Path
     for old in plots_dir.glob("*.png"):  # figures of an earlier render (only the names this module writes)
         if FIGURE_NAME.fullmatch(old.name):
             old.unlink()
-    page = build_html(summary, plots_dir, extra)
+    page = build_html(summary, plots_dir, extra, out_dir if run_dir is None else run_dir)
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -422,11 +422,16 @@ def plot_attacks(rows: Sequence[ConfigRow], attack_names: Sequence[str], alpha_f
 
 
 def plot_calibration_size(sizes: Sequence[float], cur: Sequence[float | None], n_certified: Sequence[float | None],
-                          alpha_forget: float | None = None, who: str = "") -> Figure:
-    """CUR of one configuration (left axis) and the certified-set size (right axis) against n_cal."""
+                          alpha_forget: float | None = None, who: str = "",
+                          sd: Sequence[float | None] | None = None) -> Figure:
+    """CUR of one configuration (left axis, ± `sd` shaded) and the certified-set size (right axis) against n_cal."""
     fig = _figure(7.6, 3.6)
     ax = fig.subplots()
     pts = [(s, c) for s, c in zip(sizes, cur) if c is not None]
+    band = [(s, c, e) for s, c, e in zip(sizes, cur, sd or []) if c is not None and e is not None]
+    if band:
+        xs, cs, es = (np.array(v, dtype=float) for v in zip(*band))
+        ax.fill_between(xs, np.clip(cs - es, 0, 1), np.clip(cs + es, 0, 1), color=SERIES_COLOURS[0], alpha=0.18, lw=0)
     if pts:
         ax.plot(*zip(*pts), marker="o", color=SERIES_COLOURS[0], label=mpl_wrap(f"CUR of {who}", 40, 2), gid="ncal-cur")
     if alpha_forget is not None:

@@ -13,12 +13,35 @@ from typing import Any, Mapping, Sequence
 
 from froc.records import ConfigRecord
 from froc.report import plots
-from froc.report.blocks import Figures, b, bar, bullets, box, code, flag, h3, para, table
-from froc.report.data import (
-    FORM_ORDER, GROUP_ORDER, METRIC_ORDER, ReportData, closest_configs, landscape_panels, metric_info, ordered_keys,
-    shift_series, swept_extras,
+from froc.report.blocks import (
+    Figures,
+    b,
+    box,
+    code,
+    h3,
+    para,
+    table,
 )
-from froc.report.fmt import MISSING, fmt, fmt_hparams, fmt_int, fmt_params, fmt_seconds, fmt_value, num, pct
+from froc.report.data import (
+    FORM_ORDER,
+    GROUP_ORDER,
+    ReportData,
+    closest_configs,
+    landscape_panels,
+    ordered_keys,
+    shift_series,
+    swept_extras,
+)
+from froc.report.fmt import (
+    MISSING,
+    fmt,
+    fmt_hparams,
+    fmt_int,
+    fmt_params,
+    fmt_seconds,
+    fmt_value,
+    num,
+)
 
 PVALUE_NAMES = {"hb": "Hoeffding–Bentkus", "hoeffding": "Hoeffding", "bentkus": "Bentkus",
                 "binomial": "exact binomial", "wsr": "Waudby-Smith–Ramdas (betting)"}
@@ -169,6 +192,12 @@ def sec_recommendation(d: ReportData, figs: Figures, extra) -> list:
                 _bounds_table(d, r)]
         if rec.reason:
             body.append(para(b("Why: "), rec.reason))
+        if d.run_dir is not None:
+            from froc.sweep.export import export_command
+
+            body.append(para(b("Export this model: "), code(export_command(d.run_dir)),
+                             " (re-trains it deterministically from the stored config, checks its scores against "
+                             "the certified ones, and writes the weights with their certificate)."))
         body.append(para(f"{k} of {n} configurations are certified. The bound to quote is the first row ("
                          f"{rec.covers or d.summary.covers.get('recommendation', '')}); the CURs below it are "
                          "pointwise and were used to select this configuration. " + P_MEANING, cls="small"))
@@ -218,15 +247,15 @@ def sec_certified(d: ReportData, figs: Figures, extra) -> list:
     rows, classes = [], []
     for r in d.certified:
         is_rec = r is d.recommended
-        rows.append(["★" if is_rec else "", name_cell(d, r), fmt(r.p_forget), fmt(r.p_utility), fmt(r.p_value),
+        rows.append([(["★ "] if is_rec else []) + name_cell(d, r), fmt(r.p_forget), fmt(r.p_utility), fmt(r.p_value),
                      fmt(r.cur), fmt(r.utility_ucb), fmt(r.risk_forget_test), fmt(r.risk_utility_test)])
         classes.append("rec cert" if is_rec else "cert")
     return [para(f"{len(d.certified)} of {len(d.configs)} configurations are certified (simultaneously, as a set); "
                  "sorted by utility bound, ★ = recommended. CUR and utility bound are POINTWISE bounds from the "
                  "calibration split; the test risks come from the held-out test split. " + P_MEANING, cls="small"),
-            table(["", "configuration", P_LABELS["p_forget"], P_LABELS["p_utility"], P_LABELS["p_value"],
+            table(["configuration", P_LABELS["p_forget"], P_LABELS["p_utility"], P_LABELS["p_value"],
                    "CUR (pointwise)", "utility bound (pointwise)", "forget risk (test)", "utility risk (test)"],
-                  rows, numeric=range(2, 9), classes=classes, wide=True)]
+                  rows, numeric=range(1, 8), classes=classes, wide=True)]
 
 
 # ---- figures ----

@@ -22,7 +22,14 @@ import math
 import numpy as np
 import pytest
 
-from froc.records import AttackRecord, Budget, ConfigRecord, Recommendation, SweepSummary, Validity
+from froc.records import (
+    AttackRecord,
+    Budget,
+    ConfigRecord,
+    Recommendation,
+    SweepSummary,
+    Validity,
+)
 
 ALPHA_F, ALPHA_U, DELTA = 0.2, 0.15, 0.1
 N_F_CAL, N_F_TEST, N_U_CAL, N_U_TEST = 300, 300, 400, 400
@@ -149,11 +156,14 @@ def make_record(seed: int = 0) -> SweepSummary:
                           cur_by_form={f: min(1.0, 0.12 * m) for f, m in FORMS.items()},
                           risk_by_group={"forget": 0.1, "neighbour": 0.03, "retain": 0.02, "world": 0.01})
     sizes = [25, 50, 100, 200, N_F_CAL]
-    ncal = {"config_id": best.config_id, "sizes": sizes,
-            "cur": [hoeffding_ucb(best.risk_forget_cal, n) for n in sizes],
-            "n_certified": [sum(1 for c in configs if c.ok and c.risk_forget_cal is not None
-                                and hoeffding_ucb(c.risk_forget_cal, n) <= ALPHA_F
-                                and hoeffding_ucb(c.risk_utility_cal, n) <= ALPHA_U) for n in sizes]}
+    ncal = {"config_id": best.config_id, "sizes": sizes, "n_utility": [round(n * N_U_CAL / N_F_CAL) for n in sizes],
+            "mean_cur": [hoeffding_ucb(best.risk_forget_cal, n) for n in sizes],
+            "sd_cur": [0.4 / math.sqrt(n) for n in sizes],
+            "mean_certified": [float(sum(1 for c in configs if c.ok and c.risk_forget_cal is not None
+                                         and hoeffding_ucb(c.risk_forget_cal, n) <= ALPHA_F
+                                         and hoeffding_ucb(c.risk_utility_cal, n) <= ALPHA_U)) for n in sizes],
+            "focus": configs.index(best), "reps": 20,
+            "note": "subsamples of the stored cal losses without replacement; CUR is pointwise"}  # ncal_curve's keys
     return SweepSummary(
         froc_version="0.1.0", created="2026-11-22T03:10:00Z", seconds=468.3,
         question="Remove everything the model knows about 20 fictitious people (10% of 200) while keeping the rest.",
@@ -168,7 +178,10 @@ def make_record(seed: int = 0) -> SweepSummary:
         grid=grid, configs=configs, reference={"original": original, "oracle": oracle},
         certified=[c.config_id for c in configs if c.certified], recommendation=rec,
         validity=Validity(n_certified=len(cert), test_checked=len(cert), test_exceed=exceed,
-                          resplit={"resplits": 200, "violation_rate": 0.035}),
+                          resplit={"kind": "descriptive", "resplits": 200, "heldout_exceed_rate": 0.21,
+                                   "significant_exceed_rate": 0.035, "expected_at_most": DELTA + 0.05,
+                                   "markov_pvalue": None, "mean_certified": 5.4, "heldout_delta": 0.05,
+                                   "note": "descriptive diagnostic, not part of the certificate"}),
         attacks_certified={a: [c.config_id for c in cert if c.attacks[a].certified]
                            for a in ("relearn", "quantize_4bit")},
         calibration_size=ncal,

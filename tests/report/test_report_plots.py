@@ -11,9 +11,23 @@ from matplotlib.patches import Rectangle
 
 from froc.report import plots
 from froc.report.data import (
-    Budget, ConfigRow, closest_configs, landscape_panels, load_summary, shift_series, swept_extras,
+    Budget,
+    ConfigRow,
+    closest_configs,
+    landscape_panels,
+    load_summary,
+    shift_series,
+    swept_extras,
 )
-from froc.report.fmt import fmt, fmt_hparams, fmt_many, fmt_params, fmt_seconds, num, pct
+from froc.report.fmt import (
+    fmt,
+    fmt_hparams,
+    fmt_many,
+    fmt_params,
+    fmt_seconds,
+    num,
+    pct,
+)
 
 
 def _gids(ax, gid):

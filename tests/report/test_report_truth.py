@@ -12,7 +12,14 @@ import warnings
 import pytest
 from markupsafe import escape
 
-from froc.records import AttackRecord, Budget, ConfigRecord, Recommendation, SweepSummary, Validity
+from froc.records import (
+    AttackRecord,
+    Budget,
+    ConfigRecord,
+    Recommendation,
+    SweepSummary,
+    Validity,
+)
 from froc.report import render_report
 from froc.report.data import METRIC_ORDER, config_labels, load_summary, metric_info
 from froc.report.html import ERROR_CLASS
@@ -75,10 +82,13 @@ def _full_record() -> SweepSummary:
         recommendation=Recommendation(config_id="cfg-xq-1", reason="reason xq", bound_forget=0.0201,
                                       bound_utility=0.0202, n_test_forget=2031, n_test_utility=2032,
                                       covers="covers-rec-xq"),
-        validity=Validity(n_certified=3, test_checked=2, test_exceed=1, resplit={"resplits": 77, "violation_rate": 0.0303}),
+        validity=Validity(n_certified=3, test_checked=2, test_exceed=1,
+                          resplit={"resplits": 77, "significant_exceed_rate": 0.0303, "heldout_exceed_rate": 0.0505,
+                                   "expected_at_most": 0.0606, "mean_certified": 2.5, "note": "notexq"}),
         attacks_certified={"attackxq": ["cfg-xq-1"]},
-        calibration_size={"config_id": "cfg-xq-1", "sizes": [111, 222], "cur": [0.0401, 0.0402], "n_certified": [0, 1],
-                          "seedxq": 5},
+        calibration_size={"config_id": "cfg-xq-1", "sizes": [111, 222], "n_utility": [333, 444],
+                          "mean_cur": [0.0401, 0.0402], "sd_cur": [0.0403, 0.0404], "mean_certified": [0.5, 1.5],
+                          "reps": 19, "note": "ncal-note-xq"},
         covers={"certified": "covers-cert-xq", "cur": "covers-cur-xq", "cur_simultaneous": "covers-sim-xq",
                 "recommendation": "covers-rec-default-xq", "attack": "covers-attack-xq"},
         notes=["note xq"],
@@ -112,8 +122,9 @@ EXPECTED = {
     "recommendation.n_test_forget": "2,031", "recommendation.n_test_utility": "2,032",
     "recommendation.covers": "covers-rec-xq", "validity.test_checked": "1 of 2 certified configurations",
     "validity.n_certified": "3 configurations are certified; 2 were checked", "validity.test_exceed": "1 of 2",
-    "validity.resplit": ["over 77 random", "3.03%"], "attacks_certified": "attackxq",
-    "calibration_size": ["111", "222", "0.0401", "0.0402", "seedxq"],
+    "validity.resplit": ["over 77 random", "3.03%", "5.05%", "6.06%", "notexq"], "attacks_certified": "attackxq",
+    "calibration_size": ["111", "222", "333", "444", "0.0401", "0.0402", "0.0403", "0.0404", "1.5", "19 random",
+                         "ncal-note-xq"],
     "covers": ["covers-cert-xq", "covers-cur-xq", "covers-sim-xq", "overs-attack-xq"], "notes": "note xq",
 }
 
@@ -266,13 +277,13 @@ def test_oracle_that_fails_the_budget_is_said(small, tmp_path):
 def test_calibration_size_plot_draws_the_summary_curve(small, tmp_path):
     from froc.report import plots
 
-    cs = small["calibration_size"]
-    fig = plots.plot_calibration_size(cs["sizes"], cs["cur"], cs["n_certified"], 0.2, "x")
+    cs = small["calibration_size"]  # froc.risk.ncal_curve's keys
+    fig = plots.plot_calibration_size(cs["sizes"], cs["mean_cur"], cs["mean_certified"], 0.2, "x", sd=cs["sd_cur"])
     ax, ax2 = fig.axes
     (cur,) = [ln for ln in ax.lines if ln.get_gid() == "ncal-cur"]
     (cnt,) = [ln for ln in ax2.lines if ln.get_gid() == "ncal-count"]
-    assert list(cur.get_xdata()) == cs["sizes"] and list(cur.get_ydata()) == pytest.approx(cs["cur"])
-    assert list(cnt.get_ydata()) == cs["n_certified"]
+    assert list(cur.get_xdata()) == cs["sizes"] and list(cur.get_ydata()) == pytest.approx(cs["mean_cur"])
+    assert list(cnt.get_ydata()) == cs["mean_certified"]
     assert '<section id="calibration-size">' in _render(small, tmp_path / "ok")
     small["calibration_size"] = {"sizes": "many", "cur": None}
     assert '<section id="calibration-size">' not in _render(small, tmp_path / "junk")
@@ -287,3 +298,10 @@ def test_summaries_written_before_the_records_still_render(small, tmp_path):
     assert d.recommended_id == old["recommended"] and d.summary.validity.test_checked == 6
     text = _render(old, tmp_path)
     assert "old reason xq" in text and "1 of 6 certified configurations" in text and "over 50 random" in text
+
+
+def test_recommendation_prints_the_exact_export_command(small, tmp_path):
+    """Issue 17 §1: the report prints the command that writes the certified model."""
+    rec = _section(_render(small, tmp_path / "run dir"), "recommendation")
+    command = f"froc export '{tmp_path}/run dir' --out '{tmp_path}/run dir/model'"  # shell-quoted: a space
+    assert f"<code>{escape(command)}</code>" in rec
