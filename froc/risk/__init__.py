@@ -11,6 +11,7 @@ Entry points:
     tune_order / pareto_order                  orders for fixed_sequence / graph / pareto
     resplit_check, ncal_curve                  descriptive diagnostics
     froc.certify(table, ...)                   any per-sample table (froc.risk.table)
+    froc.risk.simulate                         validity simulations (tests, benchmarks/validity_table.py)
 
 Rules enforced here: the loss type is explicit (``binary=None`` = the general test, never
 detected from the data); asymptotic p-values (``clt``) are refused for certification
