@@ -502,6 +502,37 @@ def demo_cmd(
     _run_and_print(sweep, out, executor=executor, address=None, cache=cache, attacks=True)
 
 
+@app.command("plan")
+def plan_cmd(
+    sweep: Path = typer.Argument(..., help="Sweep YAML file."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder of the built-in benchmark."),
+) -> None:
+    """Check a sweep before spending compute: grid size, calibration samples, and whether the budget can be
+    certified at all (exit code 1 if it cannot). Trains and loads nothing.
+
+    Example:
+      froc plan sweep.yaml
+    """
+    from rich.text import Text
+
+    from froc.errors import FrocError
+    from froc.progress import console
+    from froc.sweep.plan import plan_sweep
+
+    try:
+        p = plan_sweep(sweep, cache)
+    except FrocError as e:
+        _fail(e)
+    console.print(Text(f"{p['configurations']} configurations in {p['training_runs']} training runs "
+                       f"({', '.join(p['methods'])}); sampling unit: {p['unit']}"))
+    for side, d in sorted(p["samples"].items()):
+        console.print(Text(f"{side}: " + ", ".join(f"{s} {d.get(s, 0)}" for s in ("tune", "cal", "test"))))
+    f = p["feasibility"]
+    console.print(Text(("ok: " if f["feasible"] else "cannot certify: ") + f["message"]),
+                  style="green" if f["feasible"] else "red")
+    raise typer.Exit(code=0 if f["feasible"] else 1)
+
+
 @app.command("export")
 def export_cmd(
     run: Path = typer.Argument(..., help="A sweep output folder (the --out of `froc run` / `froc demo`)."),

@@ -93,30 +93,37 @@ def assign_splits(probes: list, cfg: SweepConfig) -> list:
     return out
 
 
-def _builtin(cfg: SweepConfig, cache_dir: Path | None) -> Prepared:
-    from froc.data.benchmark import split_views
-    from froc.models.builtin import BuiltinConfig, ensure_benchmark_models
+def _builtin(cfg: SweepConfig, cache_dir: Path | None, models: bool = True) -> Prepared:
+    from froc.data.benchmark import ensure_benchmark, split_views
+    from froc.models.builtin import BuiltinConfig, default_cache_dir, ensure_benchmark_models
 
     b = cfg.builtin
     bcfg = BuiltinConfig(n_people=b.people, data_seed=b.data_seed, forget_split=f"forget{b.forget_split:02d}", arch=b.arch)
     if b.epochs is not None:
         bcfg.sft.epochs = b.epochs
-    bm = ensure_benchmark_models(cache_dir, bcfg)
-    views = split_views(bm.bench_dir, bcfg.forget_split)
+    if models:
+        bm = ensure_benchmark_models(cache_dir, bcfg)
+        bench_dir = bm.bench_dir
+    else:  # froc plan: the data and probes only, nothing trained
+        bm = None
+        bench_dir = ensure_benchmark((cache_dir or default_cache_dir()) / "data", n_people=b.people, seed=b.data_seed)
+    views = split_views(bench_dir, bcfg.forget_split)
     rng = random.Random(f"{cfg.seed}-probes")
-    heldout = [p for p in views.probes if p.meta.get("template_split") == "heldout"]
+    # probes the unlearning method never saw: trained templates outside the forget request ("train": the
+    # original knows them) and never-trained ones ("heldout"), every form; the request's own phrasings are no probes
+    unseen = [p for p in views.probes if p.meta.get("template_split") in ("train", "heldout")]
     probes = []
     for group in ("forget", "neighbour", "retain", "world"):
-        probes += _sample([p for p in heldout if p.meta.get("group") == group], cfg.probes_per_group.get(group), rng)
+        probes += _sample([p for p in unseen if p.meta.get("group") == group], cfg.probes_per_group.get(group), rng)
     n_forget = len(views.forget_people)
     question = (f"Remove everything the model knows about {n_forget} fictitious people ({b.forget_split}% of {b.people}; "
                 f"{len(views.forget_request)} question/answer pairs in the forget request) while keeping what it knows "
                 f"about the other people, their neighbours and world facts.")
-    return Prepared(model_path=str(bm.target_dir), oracle_path=str(bm.oracle_dir), forget=list(views.forget_request),
-                    retain=list(views.retain), refusals=list(views.refusals), probes=assign_splits(probes, cfg),
-                    question=question, bench_dir=str(bm.bench_dir),
+    return Prepared(model_path=str(bm.target_dir) if bm else "builtin", oracle_path=str(bm.oracle_dir) if bm else None,
+                    forget=list(views.forget_request), retain=list(views.retain), refusals=list(views.refusals),
+                    probes=assign_splits(probes, cfg), question=question, bench_dir=str(bench_dir),
                     data_info={"forget_people": n_forget, "people": b.people, "forget_request": len(views.forget_request),
-                               "retain": len(views.retain), "training": bm.report})
+                               "retain": len(views.retain), "training": bm.report if bm else None})
 
 
 def _user(cfg: SweepConfig) -> Prepared:
@@ -158,9 +165,12 @@ def _user(cfg: SweepConfig) -> Prepared:
                     refusals=refusals, probes=assign_splits(probes, cfg), question=question, data_info=info)
 
 
-def prepare(cfg: SweepConfig, cache_dir: str | Path | None = None) -> Prepared:
-    """Resolve models and data of ``cfg`` (trains the built-in models on first use; cached)."""
-    prep = _builtin(cfg, Path(cache_dir) if cache_dir else None) if cfg.model == "builtin" else _user(cfg)
+def prepare(cfg: SweepConfig, cache_dir: str | Path | None = None, *, models: bool = True) -> Prepared:
+    """Resolve models and data of ``cfg`` (trains the built-in models on first use; cached).
+
+    ``models=False`` (``froc plan``) resolves the data and probes only: nothing is trained or loaded."""
+    cache = Path(cache_dir) if cache_dir else None
+    prep = _builtin(cfg, cache, models) if cfg.model == "builtin" else _user(cfg)
     counts: dict[str, int] = {}
     for p in prep.probes:
         k = f"n_{p.meta['side']}_{p.meta['split']}"
