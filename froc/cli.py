@@ -25,9 +25,11 @@ app.add_typer(model_app, name="model")
 
 def _fail(err: Exception) -> None:
     """Print a user-facing error (no traceback) and exit 2."""
+    from rich.markup import escape
+
     from froc.progress import console
 
-    console.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
+    console.print(f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False)  # user text is data
     raise typer.Exit(code=2)
 
 

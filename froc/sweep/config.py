@@ -275,7 +275,7 @@ class _Where:
         return f"{self.source}:1" if self.lines else self.source  # e.g. a missing top-level key
 
 
-def load_sweep(path: str | Path) -> SweepConfig:
+def load_sweep(path: str | Path, *, check_files: bool = False) -> SweepConfig:
     """Read and validate a sweep YAML; errors name the file, line and key."""
     p = Path(path)
     if not p.is_file():
@@ -293,7 +293,7 @@ def load_sweep(path: str | Path) -> SweepConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}:1: expected a mapping of sweep settings at the top level, got "
                           f"{'an empty file' if raw is None else type(raw).__name__}")
-    return parse_sweep(raw, source=str(p), text=text, base_dir=p.parent)
+    return parse_sweep(raw, source=str(p), text=text, base_dir=p.parent, check_files=check_files)
 
 
 def _model_at(loc: tuple[str, ...]):
@@ -309,7 +309,8 @@ def _model_at(loc: tuple[str, ...]):
     return parent
 
 
-def parse_sweep(raw: dict, *, source: str = "<sweep>", text: str | None = None, base_dir: Path | None = None) -> SweepConfig:
+def parse_sweep(raw: dict, *, source: str = "<sweep>", text: str | None = None, base_dir: Path | None = None,
+                check_files: bool = False) -> SweepConfig:
     """Validate a parsed sweep mapping (``text``, the file's content, gives line numbers to errors)."""
     where = _Where(source, text)
     try:
@@ -333,6 +334,8 @@ def parse_sweep(raw: dict, *, source: str = "<sweep>", text: str | None = None, 
     if base_dir is not None:
         _resolve_paths(cfg, base_dir)
     _check_names(cfg, where)
+    if check_files:
+        _check_files(cfg, raw, where)
     return cfg
 
 
@@ -399,6 +402,22 @@ def _check_names(cfg: SweepConfig, where) -> None:
         for i, a in enumerate(cfg.attacks):
             if a not in ATTACKS:
                 raise ConfigError(f"{where(('attacks', i))}: attack '{a}' unknown; valid attacks: {', '.join(sorted(ATTACKS))}")
+
+
+def _check_files(cfg: SweepConfig, raw: dict, where) -> None:
+    """The model and oracle folders exist (froc never downloads: a hub name gets how to fetch it first), before
+    any data is read or model loaded."""
+    for key in ("model", "oracle"):
+        path = getattr(cfg, key)
+        if path is None or (key == "model" and path == "builtin"):
+            continue
+        if not Path(path).is_dir():
+            given = str(raw.get(key))
+            hub = "/" in given and not given.startswith((".", "/", "~")) and given.count("/") == 1
+            hint = (f" It looks like a hub name: froc reads local folders only and never downloads. Download it "
+                    f"first (e.g. `huggingface-cli download {given} --local-dir models/{given.split('/')[-1]}`) and "
+                    f"give that folder." if hub else " froc reads local model folders (save_pretrained output) only.")
+            raise ConfigError(f"{where((key,))}: {key}: '{given}' is not a local folder ({path} does not exist).{hint}")
 
 
 def engine_setup(cfg: SweepConfig, entry: dict, steps: int, checkpoints: list[int], *, inputs=None,

@@ -25,7 +25,7 @@ def plan_sweep(config: SweepConfig | str | Path, cache_dir: str | Path | None = 
     Raises:
         ConfigError / DataError: the same errors ``froc run`` would give for the file and its data.
     """
-    cfg = config if isinstance(config, SweepConfig) else load_sweep(config)
+    cfg = config if isinstance(config, SweepConfig) else load_sweep(config, check_files=True)
     prep = prepare(cfg, cache_dir, models=False)
     grid = expand_grid(cfg)
     samples: dict[str, dict[str, int]] = {}

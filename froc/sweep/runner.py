@@ -186,7 +186,7 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
     """
     if executor not in EXECUTORS:
         raise unknown_choice("executor", executor, EXECUTORS)
-    cfg = config if isinstance(config, SweepConfig) else load_sweep(config)
+    cfg = config if isinstance(config, SweepConfig) else load_sweep(config, check_files=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "sweep.resolved.yaml", resolved_yaml(cfg))

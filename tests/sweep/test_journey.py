@@ -1,0 +1,127 @@
+"""From request to shipped model on a tiny USER model (issue 17): plan -> run -> export -> eval.
+
+The user model is a save_pretrained folder (the tiny built-in target copied out of the cache, so it is
+just a folder to froc) with the user's own JSONL forget / retain / probe files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from froc.cli import app
+from froc.data.loaders import write_jsonl
+from froc.sweep.store import Store
+
+
+def _user_request(tiny_prep, folder):
+    cfg, prep = tiny_prep
+    shutil.copytree(prep.model_path, folder / "model")
+    write_jsonl([it.to_dict() for it in prep.forget], folder / "forget.jsonl")
+    write_jsonl([it.to_dict() for it in prep.retain], folder / "retain.jsonl")
+    probes = []
+    for p in prep.probes:
+        d = p.to_dict()
+        d["meta"] = {k: v for k, v in d["meta"].items() if k not in ("side", "split")}
+        probes.append(d)
+    write_jsonl(probes, folder / "probes.jsonl")
+
+
+SWEEP = textwrap.dedent("""\
+    name: journey
+    model: ./model
+    data: {forget: forget.jsonl, retain: retain.jsonl, probes: probes.jsonl}
+    methods:
+      graddiff: {lr: [1.0e-3]}
+    steps: [1, 2]
+    batch_size: 4
+    budget: {alpha_forget: 0.9, alpha_utility: 0.9, delta: 0.5}
+    losses: {tau_forget: chance}
+    max_new_tokens: 4
+    score_batch_size: 32
+    resplits: 0
+    """)
+
+
+def test_plan_run_export_eval(tiny_prep, tmp_path):
+    _user_request(tiny_prep, tmp_path)
+    (tmp_path / "sweep.yaml").write_text(SWEEP)
+    cli = CliRunner()
+    r = cli.invoke(app, ["plan", str(tmp_path / "sweep.yaml")])
+    assert r.exit_code == 0, r.output
+    assert "2 configurations in 1 training runs" in r.output and "feasible" in r.output
+
+    out = tmp_path / "run"
+    r = cli.invoke(app, ["run", str(tmp_path / "sweep.yaml"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    rec = summary["recommendation"]["config_id"]
+    assert rec is not None, r.output
+    assert f"froc export {out}" in r.output.replace("\n", "")
+
+    dest = tmp_path / "shipped"
+    r = cli.invoke(app, ["export", str(out), "--out", str(dest)])
+    assert r.exit_code == 0, r.output
+    cert = json.loads((dest / "certificate.json").read_text())
+    assert cert["config_id"] == rec and cert["certified"] is True and cert["budget"]["alpha_forget"] == 0.9
+    assert cert["sweep"]["data_fingerprint"] and "identical" in cert["verified"]
+    assert (dest / "model.safetensors").is_file() and (dest / "prompt_format.json").is_file()
+    # a second export into the same folder is refused (nothing is overwritten)
+    r = cli.invoke(app, ["export", str(out), "--out", str(dest)])
+    assert r.exit_code == 2 and "not an empty folder" in r.output
+
+    # the exported model, evaluated like any model, scores what the sweep stored for that configuration
+    ev = tmp_path / "eval"
+    r = cli.invoke(app, ["eval", "--model", str(dest), "--probes", str(tmp_path / "probes.jsonl"), "--out", str(ev),
+                         "--batch-size", "32", "--max-new-tokens", "4", "--hidden-layers", "none"])
+    assert r.exit_code == 0, r.output
+    got = pd.read_parquet(ev / "per_sample.parquet")
+    got = got[got["model"] == "target"].set_index("probe_id")
+    with Store(out / "froc.duckdb", read_only=True) as st:
+        stored = st.table(rec).set_index("probe_id")
+    common = stored.index.intersection(got.index)
+    assert len(common) == len(stored)
+    pd.testing.assert_series_equal(got.loc[common, "gold_logp_mean"], stored.loc[common, "gold_logp_mean"],
+                                   check_exact=False, atol=1e-6, check_names=False)
+    assert (got.loc[common, "generation"] == stored.loc[common, "generation"]).all()
+
+
+def test_export_refuses_a_model_that_does_not_reproduce(tiny_prep, tmp_path, monkeypatch):
+    """Deliberate bug caught: an export that writes whatever the re-training produced. If the rebuilt model's
+    scores differ from the stored ones (here: the stored ones are altered), nothing is written."""
+    _user_request(tiny_prep, tmp_path)
+    (tmp_path / "sweep.yaml").write_text(SWEEP)
+    out = tmp_path / "run"
+    assert CliRunner().invoke(app, ["run", str(tmp_path / "sweep.yaml"), "--out", str(out)]).exit_code == 0
+    rec = json.loads((out / "summary.json").read_text())["recommendation"]["config_id"]
+    with Store(out / "froc.duckdb") as st:
+        st.con.execute("UPDATE scores SET gold_logp_mean = gold_logp_mean + 1e-9 WHERE config_id = ?", [rec])
+    r = CliRunner().invoke(app, ["export", str(out), "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "does not reproduce" in r.output and not (tmp_path / "x").exists()
+
+
+def test_infeasible_budget_is_refused_before_training(tiny_prep, tmp_path):
+    """A budget no configuration can meet with this many calibration probes: plan says so (exit 1) and run
+    refuses before anything is trained (no store is written)."""
+    _user_request(tiny_prep, tmp_path)
+    (tmp_path / "sweep.yaml").write_text(SWEEP.replace("{alpha_forget: 0.9, alpha_utility: 0.9, delta: 0.5}",
+                                                       "{alpha_forget: 0.05, alpha_utility: 0.05, delta: 0.05}"))
+    r = CliRunner().invoke(app, ["plan", str(tmp_path / "sweep.yaml")])
+    assert r.exit_code == 1 and "cannot certify" in r.output and "needed" in r.output
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "cannot be certified" in r.output
+    assert not (tmp_path / "run" / "froc.duckdb").exists()
+
+
+@pytest.mark.parametrize("name", ["org/model", "meta-llama/Llama-3.2-1B"])
+def test_hub_name_is_refused_at_once(tmp_path, name):
+    (tmp_path / "sweep.yaml").write_text(SWEEP.replace("model: ./model", f"model: {name}"))
+    for f in ("forget", "retain", "probes"):
+        (tmp_path / f"{f}.jsonl").write_text("")
+    r = CliRunner().invoke(app, ["plan", str(tmp_path / "sweep.yaml")])
+    assert r.exit_code == 2 and "sweep.yaml:2" in r.output and "local folder" in r.output
