@@ -137,7 +137,7 @@ def config_labels(configs: Iterable[ConfigRecord]) -> dict[str, str]:
         for r in rows:
             bits = [f"{k}={shown[k][hkey(r.hparams.get(k))]}" for k in vary]
             if steps_vary:
-                bits.append(f"{fmt_value(r.steps)} steps")
+                bits.append(f"{fmt_value(r.steps)} step{'' if r.steps == 1 else 's'}")
             out[r.config_id] = f"{m} {', '.join(bits)}" if bits else str(m)
     seen: dict[str, int] = {}
     for lab in out.values():

@@ -51,7 +51,8 @@ DATA_LABELS = {"source": "data source", "forget_people": "people to forget", "pe
                "forget_request": "items in the forget request", "retain": "retain items",
                "n_forget_cal": "forget samples, calibration", "n_forget_test": "forget samples, test",
                "n_utility_cal": "utility samples, calibration", "n_utility_test": "utility samples, test",
-               "n_tune": "tune samples"}
+               "n_tune": "tune samples", "n_forget_tune": "forget samples, tune",
+               "n_utility_tune": "utility samples, tune", "unit": "sample unit"}
 # the p-values of a ConfigRecord (a test checks these are exactly its p_* fields)
 P_LABELS = {"p_forget": "p forget", "p_utility": "p utility", "p_value": "p tested"}
 P_MEANING = ("p forget: the p-value of the null hypothesis 'forget risk > α_f'; p utility: of 'utility risk > α_u'; "
@@ -188,7 +189,7 @@ def sec_recommendation(d: ReportData, figs: Figures, extra) -> list:
         r = d.recommended
         body = [h3("Recommended: ", d.label(r)),
                 para("config id ", code(r.config_id), f" · method {r.method}, {fmt_hparams(r.hparams)}, "
-                     f"{fmt_value(r.steps)} steps"),
+                     f"{fmt_value(r.steps)} step{'' if r.steps == 1 else 's'}"),
                 _bounds_table(d, r)]
         if rec.reason:
             body.append(para(b("Why: "), rec.reason))
