@@ -129,7 +129,8 @@ def _statement(d: ReportData) -> list:
 
 def _fallbacks(d: ReportData) -> list:
     bd, out = d.budget, []
-    if bd.tau_forget_used and bd.tau_forget_used != bd.tau_forget:
+    fell_back = getattr(bd, "tau_forget_fallback", None)  # None: not recorded, so any difference is shown
+    if bd.tau_forget_used and bd.tau_forget_used != bd.tau_forget and fell_back is not False:
         out.append(["Forget threshold: ", b(f"used τ_f = {bd.tau_forget_used}"),
                     f" (configured: {bd.tau_forget or 'not recorded'})."])
     if "oracle" not in d.reference:

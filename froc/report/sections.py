@@ -176,9 +176,10 @@ def _not_certified_within(d: ReportData) -> list:
                  f"≤ α_u but {'were' if len(rows) != 1 else 'was'} not certified: those bounds are pointwise (δ for "
                  f"one configuration), while certification tests each p-value after {how} correction over "
                  f"{len(d.configs)} configurations. The p-values that decided it:", cls="small"),
-            table(["configuration", P_LABELS["p_forget"], P_LABELS["p_utility"], P_LABELS["p_value"]],
-                  [[name_cell(d, r), fmt(r.p_forget), fmt(r.p_utility), fmt(r.p_value)] for r in rows[:10]],
-                  numeric=(1, 2, 3)),
+            table(["configuration", P_LABELS["p_forget"], P_LABELS["p_utility"], P_LABELS["p_value"],
+                   "level it had to pass"],  # the procedure's adjusted level, when the summary records it
+                  [[name_cell(d, r), fmt(r.p_forget), fmt(r.p_utility), fmt(r.p_value), fmt(getattr(r, "p_level", None))]
+                   for r in rows[:10]], numeric=(1, 2, 3, 4)),
             para(P_MEANING, cls="small")]
 
 
