@@ -91,6 +91,13 @@ def print_summary(s: SweepSummary, console) -> None:
             still = "still certified" if a.certified else "certificate revoked"
             console.print(Text(f"attack {name} on {config_label(c, varying_hparams(s.configs))}: forget risk "
                                f"{_f(a.risk_forget_test)} on test, CUR {_f(a.cur)}: {still}"))
+    af, au = b.alpha_forget, b.alpha_utility
+    for c in s.configs:
+        inside = (c.cur is not None and af is not None and c.cur <= af
+                  and (au is None or (c.utility_ucb is not None and c.utility_ucb <= au)))
+        if inside and not c.certified and c.ok:
+            console.print(Text(f"not certified although its pointwise bounds are inside the budget: "
+                               f"{config_label(c, varying_hparams(s.configs))}: {c.why}"))
     for note in s.notes:
         console.print(Text(f"note: {note}"))
     if s.timings:

@@ -164,6 +164,8 @@ class ConfigRecord:
     p_forget: float | None = None
     p_utility: float | None = None
     p_value: float | None = None
+    fwer_level: float | None = None  # the level p_value was compared with in the FWER procedure (None: not reached)
+    why: str | None = None  # one sentence: why (not) certified
     cur: float | None = None  # pointwise (see COVERS)
     utility_ucb: float | None = None  # pointwise
     cur_simultaneous: float | None = None

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from froc.records import AttackRecord, ConfigRecord, Recommendation, SweepSummary, Validity
+from froc.risk.explain import explain
 from froc.risk import certify_grid, cluster_means, ncal_curve, recertify_on_test, resplit_check, ucb
 from froc.sweep.config import SweepConfig, expand_grid
 from froc.sweep.losses import ORACLE, ORIGINAL, SPLITS, LossBuilder
@@ -114,8 +115,13 @@ def certify_sweep(store, cfg: SweepConfig, prep=None) -> SweepSummary:
                         pvalue=cfg.pvalue, fwer=cfg.fwer, binary_forget=bin_f, binary_utility=bin_u, tie_break=tie,
                         names=ids, references=references or None)
     crow = configs.set_index("config_id")
+    reasons = explain(cert.p_values, cert.certified, b.delta, cfg.fwer, cert.order)
     for i, c in enumerate(grid):
         rec = _record(c, crow.loc[c["config_id"]], cert, i, L)
+        rec.fwer_level, rec.why = reasons[i]["level"], reasons[i]["why"]
+        if rec.status != "ok":
+            rec.fwer_level, rec.why = None, f"not certified: the run {rec.status}" + (
+                f" at step {rec.diverged_at}" if rec.diverged_at is not None else "")
         if not L.unified:
             rec.cur_by_form, rec.risk_by_group = _by_form_and_group(
                 lb, L.Fp[i:i + 1], L.Up[i:i + 1], b.delta, cfg.pvalue, bin_f)

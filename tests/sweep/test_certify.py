@@ -56,8 +56,11 @@ def test_binary_losses_known_answer(tmp_path):
     c, = by["broken"]
     assert not c["certified"] and c["risk_forget_cal"] == 0.0 and c["risk_utility_cal"] == 1.0
     assert c["utility_ucb"] == 1.0 and c["p_utility"] > c["p_forget"]
+    # why: the Holm level each p-value faced (the two good ones share the two smallest p-values: delta/6, delta/5)
+    assert sorted(c["fwer_level"] for c in by["good"]) == pytest.approx([DELTA / 6, DELTA / 5])
+    assert all("<=" in c["why"] for c in by["good"]) and ">" in by["half"][0]["why"]
     c, = by["diverged"]
-    assert c["status"] == "diverged" and c["diverged_at"] == 3 and not c["certified"]
+    assert c["status"] == "diverged" and c["diverged_at"] == 3 and not c["certified"] and "diverged" in c["why"]
     assert c["risk_forget_cal"] is None and c["risk_forget_test"] is None
     assert sorted(summary["certified"]) == sorted(c["config_id"] for c in by["good"])
     # the recommendation: ties on utility go to the smaller lr x steps; its quoted bound is on the TEST split
