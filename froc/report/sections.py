@@ -56,7 +56,8 @@ DATA_LABELS = {"source": "data source", "forget_people": "people to forget", "pe
 # the p-values of a ConfigRecord (a test checks these are exactly its p_* fields)
 P_LABELS = {"p_forget": "p forget", "p_utility": "p utility", "p_value": "p tested"}
 P_MEANING = ("p forget: the p-value of the null hypothesis 'forget risk > α_f'; p utility: of 'utility risk > α_u'; "
-             "p tested: the larger of the two, the one the family-wise procedure tests.")
+             "p tested: the larger of the two, the one the family-wise procedure tests; FWER level: the level it "
+             "had to pass there (— where the procedure stopped before reaching it).")
 BETTER = {True: "higher", False: "lower", None: MISSING}
 
 
@@ -177,9 +178,10 @@ def _not_certified_within(d: ReportData) -> list:
                  f"one configuration), while certification tests each p-value after {how} correction over "
                  f"{len(d.configs)} configurations. The p-values that decided it:", cls="small"),
             table(["configuration", P_LABELS["p_forget"], P_LABELS["p_utility"], P_LABELS["p_value"],
-                   "level it had to pass"],  # the procedure's adjusted level, when the summary records it
-                  [[name_cell(d, r), fmt(r.p_forget), fmt(r.p_utility), fmt(r.p_value), fmt(getattr(r, "p_level", None))]
-                   for r in rows[:10]], numeric=(1, 2, 3, 4)),
+                   "FWER level", "why"],  # the level p tested had to pass (None: the procedure stopped before it)
+                  [[name_cell(d, r), fmt(r.p_forget), fmt(r.p_utility), fmt(r.p_value),
+                    fmt(getattr(r, "fwer_level", None)), getattr(r, "why", None) or MISSING] for r in rows[:10]],
+                  numeric=(1, 2, 3, 4)),
             para(P_MEANING, cls="small")]
 
 

@@ -39,8 +39,8 @@ def _sort_key(d: ReportData):
     return key
 
 
-COLUMNS = ("configuration", "config id", "method", "hyperparameters", "steps", "status", "certified",
-           P_LABELS["p_forget"], P_LABELS["p_utility"], P_LABELS["p_value"], "CUR (pointwise)",
+COLUMNS = ("configuration", "config id", "method", "hyperparameters", "steps", "status", "certified", "why",
+           P_LABELS["p_forget"], P_LABELS["p_utility"], P_LABELS["p_value"], "FWER level", "CUR (pointwise)",
            "CUR (simultaneous)", "utility bound (pointwise)", "utility bound (simultaneous)", "forget risk tune",
            "forget risk cal", "forget risk test", "utility risk tune", "utility risk cal", "utility risk test",
            "train time", "score time")
@@ -54,7 +54,8 @@ def _cells(d: ReportData, r: ConfigRecord) -> list:
     shown = r.certified or (ref and r.p_value is not None)  # a plain configuration's ✗ would only add noise
     return [d.label(r) + (" ★" if r is d.recommended else ""), MISSING if ref else code(r.config_id),
             r.method, fmt_hparams(r.hparams), fmt_value(r.steps), status, flag(r.certified) if shown else "",
-            fmt(r.p_forget), fmt(r.p_utility), fmt(r.p_value), fmt(r.cur), fmt(r.cur_simultaneous),
+            getattr(r, "why", None) or "", fmt(r.p_forget), fmt(r.p_utility), fmt(r.p_value),
+            fmt(getattr(r, "fwer_level", None)), fmt(r.cur), fmt(r.cur_simultaneous),
             fmt(r.utility_ucb), fmt(r.utility_ucb_simultaneous), fmt(r.risk_forget_tune), fmt(r.risk_forget_cal),
             fmt(r.risk_forget_test), fmt(r.risk_utility_tune), fmt(r.risk_utility_cal), fmt(r.risk_utility_test),
             fmt_seconds(r.train_seconds), fmt_seconds(r.score_seconds)]
@@ -76,7 +77,7 @@ def sec_configs(d: ReportData, figs: Figures, extra) -> list:
                 "the calibration split; the simultaneous ones hold for the whole grid at once. Metrics (↑ higher / "
                 "↓ lower is better) are the usual unlearning metrics, for context only (not certified). "
                 + P_MEANING, cls="small")
-    return [note, table(head, rows, numeric=list(range(7, len(COLUMNS))) + list(range(len(COLUMNS), len(head))),
+    return [note, table(head, rows, numeric=list(range(8, len(COLUMNS))) + list(range(len(COLUMNS), len(head))),
                         classes=classes, wide=True)]
 
 

@@ -149,6 +149,8 @@ def test_no_certified_configuration_shows_the_closest(summary, tmp_path):
     assert "Closest configurations" in text
     assert "lowest CUR with utility bound ≤ α_u" in text
     assert "No configuration is certified." in text
+    # issue 17 §3: inside both pointwise bounds yet not certified is explained, with the p-values that decided it
+    assert "1 configuration has CUR ≤ α_f and a utility bound ≤ α_u but was not certified" in text
 
 
 def test_all_diverged(summary, tmp_path):

@@ -64,7 +64,7 @@ def _full_record() -> SweepSummary:
     cfg = ConfigRecord(
         config_id="cfg-xq-1", method="methxq", hparams={"lr": 0.000333, "betaxq": 0.777}, steps=2347, status="ok",
         diverged_at=1999, error="errxq", train_seconds=12.3, score_seconds=4.56, certified=True,
-        p_forget=0.0101, p_utility=0.0102, p_value=0.0103, cur=0.0104, utility_ucb=0.0105, cur_simultaneous=0.0106,
+        p_forget=0.0101, p_utility=0.0102, p_value=0.0103, fwer_level=0.0118, why="whyxq", cur=0.0104, utility_ucb=0.0105, cur_simultaneous=0.0106,
         utility_ucb_simultaneous=0.0107, risk_forget_tune=0.0108, risk_forget_cal=0.0109, risk_forget_test=0.0111,
         risk_utility_tune=0.0112, risk_utility_cal=0.0113, risk_utility_test=0.0114, cur_by_form={"formxq": 0.0115},
         risk_by_group={"groupxq": 0.0116}, metrics={"metricxq": 0.0117}, attacks={"attackxq": attack})
@@ -107,6 +107,7 @@ EXPECTED = {
     "configs.config_id": "cfg-xq-1", "configs.method": "methxq", "configs.hparams": ["betaxq=0.777", "lr=3.33e-4"],
     "configs.steps": "2347", "configs.status": "failedxq", "configs.diverged_at": "at step 1999", "configs.error": "errxq",
     "configs.train_seconds": "12.3 s", "configs.score_seconds": "4.56 s", "configs.certified": "✓",
+    "configs.fwer_level": "0.0118", "configs.why": "whyxq",
     **{f"configs.{k}": f"0.0{v}" for k, v in (
         ("p_forget", 101), ("p_utility", 102), ("p_value", 103), ("cur", 104), ("utility_ucb", 105),
         ("cur_simultaneous", 106), ("utility_ucb_simultaneous", 107), ("risk_forget_tune", 108),
