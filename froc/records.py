@@ -271,3 +271,27 @@ class SweepSummary:
         s.covers = {**COVERS, **{str(k): str(v) for k, v in _dict(raw.get("covers")).items()}}
         s.notes = [str(x) for x in _list(raw.get("notes"))]
         return s
+
+
+def read_summary(out_dir) -> SweepSummary:
+    """The typed summary of a sweep output folder (``DIR/summary.json``), with clear errors for a folder
+    that is not one (:class:`froc.errors.ConfigError`)."""
+    import json
+    from pathlib import Path
+
+    from froc.errors import ConfigError
+
+    out = Path(out_dir)
+    s = out / "summary.json"
+    if not out.is_dir():
+        raise ConfigError(f"{out} is not a folder; give the --out folder of a `froc run`")
+    if not s.is_file():
+        raise ConfigError(f"{out} has no summary.json (not a sweep output folder, or its run stopped before "
+                          f"certification); run `froc run SWEEP.yaml --out {out}` to complete it")
+    try:
+        raw = json.loads(s.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{s}: not a valid summary ({e}); run `froc run` again to rewrite it") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{s}: not a valid summary (expected a JSON object)")
+    return SweepSummary.from_dict(raw)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from froc.errors import ConfigError
-from froc.records import COVERS, SweepSummary
+from froc.records import COVERS, SweepSummary, read_summary
 from froc.sweep.config import expand_grid, parse_sweep
 
 SCORE_CHECK = ("knowledge", "gold_logp_mean", "correct_choice", "gen_correct", "generation")
@@ -80,13 +80,12 @@ def export_model(run_dir: str | Path, config_id: str | None = None, out: str | P
 
     from froc.progress import console
     from froc.sweep.prepare import prepare
-    from froc.sweep.runner import load_summary_file
     from froc.sweep.scores import score_model, torch_threads
     from froc.sweep.store import Store
     from froc.sweep.training import load_unlearned
 
     run = Path(run_dir)
-    summary: SweepSummary = load_summary_file(run)
+    summary: SweepSummary = read_summary(run)
     resolved = run / "sweep.resolved.yaml"
     if not resolved.is_file():
         raise ConfigError(f"{run} has no sweep.resolved.yaml; give the --out folder of a `froc run`")

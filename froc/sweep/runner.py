@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from froc.errors import ConfigError, unknown_choice
 from froc.progress import console
-from froc.records import SweepSummary
+from froc.records import SweepSummary, read_summary
 from froc.sweep.attack_stage import run_attack_stage
 from froc.sweep.certify import certify_sweep, oracle_check, preflight
 from froc.sweep.config import SweepConfig, expand_grid, load_sweep, resolved_yaml
@@ -265,24 +265,6 @@ def render(out: Path, summary: SweepSummary) -> Path:
     return render_report(summary.to_dict(), out)
 
 
-def load_summary_file(out_dir: str | Path) -> SweepSummary:
-    """The typed summary of a sweep output folder (clear errors for a folder that is not one)."""
-    out = Path(out_dir)
-    s = out / "summary.json"
-    if not out.is_dir():
-        raise ConfigError(f"{out} is not a folder; give the --out folder of a `froc run`")
-    if not s.is_file():
-        raise ConfigError(f"{out} has no summary.json (not a sweep output folder, or its run stopped before "
-                          f"certification); run `froc run SWEEP.yaml --out {out}` to complete it")
-    try:
-        raw = json.loads(s.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{s}: not a valid summary ({e}); run `froc run` again to rewrite it") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{s}: not a valid summary (expected a JSON object)")
-    return SweepSummary.from_dict(raw)
-
-
 def rerender(out_dir: str | Path) -> Path:
     """``froc report DIR``: re-render the report from the stored summary (no recomputation)."""
-    return render(Path(out_dir), load_summary_file(out_dir))
+    return render(Path(out_dir), read_summary(out_dir))
