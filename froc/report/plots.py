@@ -436,9 +436,7 @@ def plot_calibration_size(sizes: Sequence[float], cur: Sequence[float | None], n
         ax.plot(*zip(*pts), marker="o", color=SERIES_COLOURS[0], label=mpl_wrap(f"CUR of {who}", 40, 2), gid="ncal-cur")
     if alpha_forget is not None:
         ax.axhline(alpha_forget, color=CONTOUR_COLOUR, ls="--", lw=1.2, label="α_f")
-    ax.set_xlabel("calibration size n_cal")
-    ax.set_ylabel("CUR")
-    ax.set_ylim(0, 1.02)
+    ax.set(xlabel="calibration size n_cal", ylabel="CUR", ylim=(0, 1.02))
     ax.grid(alpha=0.25, lw=0.5)
     ax2 = ax.twinx()
     cnt = [(s, k) for s, k in zip(sizes, n_certified) if k is not None]
@@ -446,7 +444,6 @@ def plot_calibration_size(sizes: Sequence[float], cur: Sequence[float | None], n
         ax2.plot(*zip(*cnt), marker="s", color=SERIES_COLOURS[1], label="certified configurations", gid="ncal-count")
         ax2.set_ylim(0, max(1.0, max(k for _, k in cnt)) * 1.15)
     ax2.set_ylabel("certified configurations")
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
+    (h1, l1), (h2, l2) = ax.get_legend_handles_labels(), ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(1.12, 1.0), fontsize=8, frameon=False)
     return fig
