@@ -25,11 +25,13 @@ app.add_typer(model_app, name="model")
 
 def _fail(err: Exception) -> None:
     """Print a user-facing error (no traceback) and exit 2."""
-    from rich.markup import escape
+    from rich.text import Text
 
+    from froc.errors import describe_os_error
     from froc.progress import console
 
-    console.print(f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False)  # user text is data
+    msg = describe_os_error(err) if isinstance(err, OSError) else str(err)
+    console.print(Text("error: ", style="bold red") + Text(msg), highlight=False)  # user text is data, not markup
     raise typer.Exit(code=2)
 
 
@@ -39,27 +41,28 @@ def _fail(err: Exception) -> None:
 def _print_check_report(report, console, shown: int = 5) -> None:
     """Rich rendering of a froc.data.check.CheckReport: one counts table per file, warnings, errors."""
     from rich.table import Table
+    from rich.text import Text
 
     for s in report.files:
-        table = Table(title=f"{s.path}  ({s.kind}, {s.n} items)", title_justify="left")
+        table = Table(title=Text(f"{s.path}  ({s.kind}, {s.n} items)"), title_justify="left")  # user text: no markup
         table.add_column("count by")
         table.add_column("value")
         table.add_column("items", justify="right")
-        table.add_row("kind", s.kind, str(s.n))
+        table.add_row("kind", Text(s.kind), str(s.n))
         for form, n in s.by_form.items():
-            table.add_row("form", form, str(n))
+            table.add_row("form", Text(str(form)), str(n))
         for key, counts in s.by_meta.items():
             for value, n in counts.items():
-                table.add_row(f"meta.{key}", value, str(n))
+                table.add_row(Text(f"meta.{key}"), Text(str(value)), str(n))
         console.print(table)
         if s.warnings:
-            console.print(f"[yellow]{len(s.warnings)} warning(s)[/] in {s.path}:", highlight=False)
+            console.print(Text(f"{len(s.warnings)} warning(s)", style="yellow") + Text(f" in {s.path}:"), highlight=False)
             for w in s.warnings[:shown]:
                 console.print(f"  {w}", markup=False, highlight=False)
             if len(s.warnings) > shown:
                 console.print(f"  ... and {len(s.warnings) - shown} more", markup=False, highlight=False)
     for w in report.request_warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        console.print(Text("warning: ", style="yellow") + Text(str(w)), highlight=False)
     for err in report.errors:
         console.print(f"[bold red]error:[/] {err.total} problem(s):", highlight=False)
         console.print(str(err), markup=False, highlight=False)
@@ -145,7 +148,7 @@ def data_check(
         _fail(ValueError("give at least one PATH, or --forget and --retain"))
     try:
         report = check(paths or [], kind, forget=forget, retain=retain, probes=probes, max_answer_chars=max_answer_chars)
-    except DataError as e:
+    except (DataError, OSError) as e:
         _fail(e)
     _print_check_report(report, Console(soft_wrap=True))
     if not report.ok:
@@ -169,16 +172,17 @@ def data_generate(
     """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from froc.data.benchmark import generate
     from froc.errors import FrocError
 
     try:
         manifest = generate(out, n_people=people, seed=seed)
-    except FrocError as e:
+    except (FrocError, OSError) as e:
         _fail(e)
     console = Console(soft_wrap=True)
-    table = Table(title=f"benchmark v{manifest.version} in {out} (seed {seed})", title_justify="left")
+    table = Table(title=Text(f"benchmark v{manifest.version} in {out} (seed {seed})"), title_justify="left")
     table.add_column("file")
     table.add_column("records", justify="right")
     for f, n in manifest.counts.items():
@@ -215,7 +219,7 @@ def model_train_benchmark(
 
     try:
         bm = _train_benchmark(out, forget_split, people, seed, arch, epochs, force)
-    except FrocError as e:
+    except (FrocError, OSError) as e:
         _fail(e)
     _print_training_report(bm)
 
@@ -234,10 +238,11 @@ def _train_benchmark(out, forget_split, people, seed, arch, epochs, force):
 
 def _print_training_report(bm) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from froc.progress import console
 
-    t = Table(title=f"built-in benchmark models ({bm.root})")
+    t = Table(title=Text(f"built-in benchmark models ({bm.root})"))
     t.add_column("model")
     keys = sorted({k for m in ("target", "oracle") for k in bm.report.get(m, {}) if k.startswith(("train_em", "heldout_em"))})
     for k in ["params", "items", "epochs", "seconds", *keys]:
@@ -247,7 +252,8 @@ def _print_training_report(bm) -> None:
         t.add_row(m, *[f"{r[k]:.3f}" if isinstance(r.get(k), float) and k not in ("seconds",) else str(r.get(k, "")) for k in
                        ["params", "items", "epochs", "seconds", *keys]])
     console.print(t)
-    console.print(f"data: {bm.bench_dir}\ntarget: {bm.target_dir}\noracle: {bm.oracle_dir}")
+    console.print(f"data: {bm.bench_dir}\ntarget: {bm.target_dir}\noracle: {bm.oracle_dir}", markup=False,
+                  highlight=False)
 
 # ---- unlearning commands (froc unlearn, froc methods) ----
 
@@ -290,7 +296,7 @@ def unlearn_cmd(
         run_unlearn_command(model=model, forget=forget, retain=retain, refusals=refusals, method=method, sets=sets,
                             config=config, steps=steps, lr=lr, optimizer=optimizer, seed=seed, lora=lora,
                             merge_lora=merge_lora, device=device, checkpoints=checkpoints, out=out)
-    except (FrocError, ValueError) as e:
+    except (FrocError, ValueError, OSError) as e:
         _fail(e)
 
 
@@ -311,7 +317,7 @@ def methods_cmd(
 
     try:
         typer.echo(method_detail(name) if name else methods_list())
-    except FrocError as e:
+    except (FrocError, OSError) as e:
         _fail(e)
 
 # ---- evaluation commands (froc eval) ----
@@ -356,7 +362,7 @@ def eval_cmd(
                        metrics=[m.strip() for m in metrics.split(",")] if metrics else None, batch_size=batch_size,
                        generate=not no_generate, max_new_tokens=max_new_tokens, hidden_layers=layers, device=device,
                        dtype=dtype)
-    except FrocError as e:
+    except (FrocError, OSError) as e:
         _fail(e)
     print_metrics(res, out)
 
@@ -409,7 +415,7 @@ def attack_cmd(
         run = run_attack_command(model=model, probes=probes, attack=attack, out=out, original=original, split=split,
                                  forget=forget, retain=retain, sets=sets, seed=seed, batch_size=batch_size,
                                  generate=generate, device=device, dtype=dtype)
-    except (FrocError, ValueError) as e:
+    except (FrocError, ValueError, OSError) as e:
         _fail(e)
     print_attack(run)
 
@@ -446,7 +452,7 @@ def _run_and_print(sweep, out, **kw) -> None:
     try:
         res = run_sweep(sweep, out, executor=kw["executor"], address=kw["address"], cache_dir=kw["cache"],
                         attacks=kw["attacks"])
-    except FrocError as e:
+    except (FrocError, OSError) as e:
         _fail(e)
     from rich.markup import escape
 
@@ -474,9 +480,9 @@ def report_cmd(out: Path = typer.Argument(..., help="A sweep output folder.")) -
 
     try:
         path = rerender(out)
-    except FrocError as e:
+    except (FrocError, OSError) as e:
         _fail(e)
-    console.print(f"report: {path}")
+    console.print(f"report: {path}", markup=False, highlight=False)
 
 
 @app.command("demo")
@@ -523,7 +529,7 @@ def plan_cmd(
 
     try:
         p = plan_sweep(sweep, cache)
-    except FrocError as e:
+    except (FrocError, OSError) as e:
         _fail(e)
     console.print(Text(f"{p['configurations']} configurations in {p['training_runs']} training runs "
                        f"({', '.join(p['methods'])}); sampling unit: {p['unit']}"))
@@ -559,7 +565,7 @@ def export_cmd(
 
     try:
         dest = export_model(run, config_id, out, cache_dir=cache)
-    except FrocError as e:
+    except (FrocError, OSError) as e:
         _fail(e)
     console.print(f"[bold green]model:[/] {escape(str(dest))} (weights, tokenizer, certificate.json, prompt_format.json)")
 
@@ -584,8 +590,6 @@ def certify_cmd(
     Example:
       froc certify scores.csv --alpha-forget 0.1 --alpha-utility 0.1 --delta 0.1 --out cert.json
     """
-    from rich.markup import escape
-
     from froc.errors import FrocError
     from froc.progress import console
     from froc.risk.table import certify, print_certificate
@@ -593,8 +597,8 @@ def certify_cmd(
     try:
         cert = certify(scores, alpha_forget=alpha_forget, alpha_utility=alpha_utility, delta=delta, pvalue=pvalue,
                        fwer=fwer, unit=unit, threshold=threshold)
-    except FrocError as e:
-        _fail(ValueError(escape(str(e))))
+    except (FrocError, OSError) as e:
+        _fail(e)
     print_certificate(cert, console, out)
 
 
@@ -627,7 +631,7 @@ def bench_cmd(
         code = run(names, tiny=tiny, out=out)
     except ImportError as e:
         _fail(ConfigError(f"froc bench needs a source checkout with the benchmarks/ folder next to froc/ ({e})"))
-    except FrocError as e:
+    except (FrocError, OSError) as e:
         _fail(e)
     raise typer.Exit(code=code)
 

@@ -52,3 +52,20 @@ def unknown_choice(kind: str, name: str, valid) -> ConfigError:
     """Error for an unknown name, listing the valid choices."""
     valid = sorted(valid)
     return ConfigError(f"unknown {kind} '{name}'; valid {kind}s: {', '.join(valid)}")
+
+
+def describe_os_error(e: OSError) -> str:
+    """An operating-system error (read-only folder, full disk, a file where a folder should be) in words,
+    naming the path(s) it is about: ``cannot write '/out/x': Read-only file system``."""
+    import errno
+
+    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+            errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+            errno.EPERM: "operation not permitted", errno.ENOTDIR: "a part of the path is a file, not a folder",
+            errno.EEXIST: "it already exists", errno.EISDIR: "it is a folder, not a file",
+            errno.ENOENT: "no such file or folder", errno.ELOOP: "too many symbolic links"}
+    reason = what.get(e.errno) or e.strerror or type(e).__name__
+    paths = [str(p) for p in (e.filename, getattr(e, "filename2", None)) if p is not None]
+    if paths:
+        return f"cannot use {' -> '.join(repr(p) for p in paths)}: {reason} ({e.strerror or e})"
+    return f"{reason} ({e.strerror or e}); nothing more was written"

@@ -35,15 +35,19 @@ def hf_progress(show: bool | None = None):
 
 @contextmanager
 def progress_bar(description: str, total: int | None):
-    """Yield an ``advance(n=1, **fields)`` callable that drives one rich progress bar."""
+    """Yield an ``advance(n=1, info=None)`` callable that drives one rich progress bar.
+
+    ``description`` and ``info`` are shown as plain text (user strings are data, not markup)."""
     if not enabled():
         yield lambda n=1, **kw: None
         return
     with Progress(
-        TextColumn("[bold blue]{task.description}"),
+        # descriptions and info carry user strings (paths, method names, hyperparameter values such as "[/]"):
+        # printed as text, never parsed as markup
+        TextColumn("{task.description}", style="bold blue", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,

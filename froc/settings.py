@@ -24,16 +24,18 @@ def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
     Raises:
         ConfigError: a pair without ``=`` or with an empty key.
     """
-    import yaml
+    from froc.yaml_io import load_yaml
 
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
+        try:  # bounded alias expansion (froc.yaml_io); a size bomb is refused, a syntax error stays a string
+            out[key.strip()] = load_yaml(value, f"--set {key.strip()}")[0] if value.strip() else None
+        except ConfigError as e:
+            if "invalid YAML" not in str(e):
+                raise
             out[key.strip()] = value
     return out
 

@@ -47,6 +47,44 @@ from froc.errors import DataError, Problem
 ERROR_LIMIT = 50
 FORMATS = (".jsonl", ".json", ".csv", ".parquet", ".txt", "<datasets save_to_disk folder>")
 _JSON_FIELDS = ("perturbed_answers", "meta")  # stored as JSON strings in CSV (and accepted so in Parquet/HF)
+MAX_DEPTH = 32  # nesting levels of a record (a QA record has 3: record > meta > a list in meta)
+
+
+class TooDeep(ValueError):
+    """A JSON value nested deeper than MAX_DEPTH (json would raise RecursionError long before a real record)."""
+
+    def __init__(self, field: str | None = None):
+        super().__init__(f"nested more than {MAX_DEPTH} levels deep; a record holds flat fields, a list of strings "
+                         "and a shallow meta object")
+        self.field = field
+
+
+def _depth_field(obj: Any) -> str | None:
+    """The top-level field of ``obj`` holding a value nested deeper than MAX_DEPTH ("" for ``obj`` itself),
+    None when within bounds. Iterative, so it cannot itself exhaust the stack."""
+    stack = [(obj, 1, None)]
+    while stack:
+        x, d, top = stack.pop()
+        if d > MAX_DEPTH:
+            return top or ""
+        if isinstance(x, dict):
+            stack.extend((v, d + 1, top if top is not None else str(k)) for k, v in x.items())
+        elif isinstance(x, list):
+            stack.extend((v, d + 1, top) for v in x)
+    return None
+
+
+def json_loads_bounded(text: str, *, raw_at: int | None = None, dec: json.JSONDecoder | None = None):
+    """``json.loads`` (or ``raw_decode`` from ``raw_at``) that turns deep nesting into :class:`TooDeep`
+    instead of a RecursionError, and refuses parsed values nested deeper than MAX_DEPTH."""
+    try:
+        out = (dec or json.JSONDecoder()).raw_decode(text, raw_at) if raw_at is not None else json.loads(text)
+    except RecursionError:
+        raise TooDeep() from None
+    obj = out[0] if raw_at is not None else out
+    if (where := _depth_field(obj)) is not None:
+        raise TooDeep(where or None)
+    return out
 
 
 @dataclass
@@ -113,9 +151,12 @@ def _read_json_document(text: str, file: str, problems: list[Problem]) -> list[t
     stripped = text.lstrip()
     if not stripped.startswith("["):
         try:
-            obj = json.loads(text)
+            obj = json_loads_bounded(text)
         except json.JSONDecodeError:
             return None  # JSON lines
+        except TooDeep as e:
+            problems.append(Problem(file, text[: len(text) - len(stripped)].count("\n") + 1, e.field, str(e)))
+            return []
         return [(text[: len(text) - len(stripped)].count("\n") + 1, obj)] if isinstance(obj, dict) else None
     dec = json.JSONDecoder()
     out: list[tuple[int, Any]] = []
@@ -128,9 +169,12 @@ def _read_json_document(text: str, file: str, problems: list[Problem]) -> list[t
                 raise json.JSONDecodeError("unterminated list, expected ']'", text, i)
             if text[i] == "]":
                 break
-            obj, end = dec.raw_decode(text, i)
+            obj, end = json_loads_bounded(text, raw_at=i, dec=dec)
             out.append((text.count("\n", 0, i) + 1, obj))
             i = end
+    except TooDeep as e:
+        problems.append(Problem(file, text.count("\n", 0, i) + 1, e.field, str(e)))
+        return []
     except json.JSONDecodeError as e:
         problems.append(Problem(file, e.lineno, None, f"malformed JSON at column {e.colno}: {e.msg}"))
         return []
@@ -151,9 +195,11 @@ def _read_jsonl(path: Path, file: str, problems: list[Problem]) -> list[tuple[in
         if ln in bad or not text.strip():
             continue
         try:
-            out.append((ln, json.loads(text)))
+            out.append((ln, json_loads_bounded(text)))
         except json.JSONDecodeError as e:
             problems.append(Problem(file, ln, None, f"malformed JSON at column {e.colno}: {e.msg}"))
+        except TooDeep as e:
+            problems.append(Problem(file, ln, e.field, str(e)))
     return out
 
 
@@ -166,13 +212,21 @@ def _decode_json_cells(rec: dict, ln: int, file: str, problems: list[Problem], u
             continue  # absent; required fields are reported missing by validation
         if k in _JSON_FIELDS and isinstance(v, str):
             try:
-                v = json.loads(v)
+                v = json_loads_bounded(v)
+            except TooDeep as e:
+                problems.append(Problem(file, ln, k, f"the {unit}'s JSON is {e}"))
+                ok = False
+                continue
             except json.JSONDecodeError as e:
                 want = "a JSON list of strings" if k == "perturbed_answers" else "a JSON object"
                 problems.append(Problem(file, ln, k, f"expected {want} in the {unit}, got malformed JSON "
                                                      f"(column {e.colno}: {e.msg}): {v[:40]!r}"))
                 ok = False
                 continue
+        if _depth_field(v) is not None:  # a nested struct/list column (Parquet, datasets)
+            problems.append(Problem(file, ln, k, f"the {unit}'s value is {TooDeep()}"))
+            ok = False
+            continue
         if k == "meta" and isinstance(v, dict):
             v = {mk: mv for mk, mv in v.items() if mv is not None}
         out[k] = v

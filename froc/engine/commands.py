@@ -45,14 +45,12 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     """A flat YAML/JSON file of settings (engine fields and method hyperparameters alike)."""
     if path is None:
         return {}
-    import yaml
+    from froc.yaml_io import load_yaml_file
 
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file '{p}' does not exist")
-    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    data = load_yaml_file(p, "config file")[0] or {}  # errors give file:line; alias expansion bounded
     if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a flat mapping of settings, got {type(data).__name__}")
+        raise ConfigError(f"{p}:1: expected a flat mapping of settings, got {type(data).__name__}")
     return data
 
 
@@ -60,6 +58,7 @@ def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config
                         lora, merge_lora, device, checkpoints, out):
     """``froc unlearn``: load model and data, run ``froc.unlearn``, save, print a summary."""
     from rich.console import Console
+    from rich.markup import escape
 
     from froc.engine import save_unlearned, unlearn
     from froc.engine.config import engine_config
@@ -83,8 +82,13 @@ def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config
     cfg = setup.config
 
     m, tok = load_model(model, device=device)
-    forget_items = load_data(forget)
-    retain_items = load_data(retain) if retain is not None else []
+    if retain is not None:  # the same rules as `froc run` / `froc data check`: no forget item in the retain data
+        from froc.data.loaders import load_request
+
+        req = load_request(forget, retain)
+        forget_items, retain_items = list(req.forget), list(req.retain)
+    else:
+        forget_items, retain_items = load_data(forget), []
     refusal_list = load_refusals(refusals) if refusals is not None else None
     console.print(f"unlearning {len(forget_items)} forget items ({len(retain_items)} retain) with "
                   f"[bold]{method}[/] for {cfg.steps} steps", highlight=False)
@@ -95,6 +99,6 @@ def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config
     last = f"{result.losses[-1]:.4g}" if result.losses else "-"
     status = "[green]completed[/]" if result.status == "completed" else f"[red]diverged at step {result.diverged_at}[/]"
     Console(soft_wrap=True).print(
-        f"{method}: {status}; {result.steps_done} steps, final loss {last}, {result.seconds:.1f}s -> {out}",
-        highlight=False)
+        f"{method}: {status}; {result.steps_done} steps, final loss {last}, {result.seconds:.1f}s -> {escape(str(out))}",
+        highlight=False)  # the path is user text: escaped, never markup
     return result

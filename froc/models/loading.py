@@ -81,6 +81,38 @@ def check_model_dir(path: str | Path) -> Path:
     return p
 
 
+def _why(e: BaseException) -> str:
+    """What went wrong while loading, in words (the library's message, first line only, with its type)."""
+    name = type(e).__name__
+    first = (str(e).strip().splitlines() or [""])[0]
+    if name == "SafetensorError" or "safetensors" in type(e).__module__:
+        return f"a *.safetensors file is damaged or not safetensors ({first})"
+    if isinstance(e, RuntimeError) and ("size mismatch" in str(e) or "ignore_mismatched_sizes" in str(e)):
+        return ("the shapes in config.json do not match the weights in *.safetensors (was config.json edited, "
+                f"or copied from another model?) ({first})")
+    if isinstance(e, OSError) and getattr(e, "filename", None):
+        return f"cannot read '{e.filename}' ({e.strerror or first})"
+    return f"{name}: {first}" if first else name
+
+
+def check_vocab(model, tokenizer, path: str | Path = "<model>") -> None:
+    """A tokenizer must not produce ids the model has no embedding for (every longer id would fail deep
+    inside a forward pass with an IndexError).
+
+    Raises:
+        ConfigError: naming the folder, the tokenizer's size and the embedding table's rows.
+    """
+    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(emb, "num_embeddings", None)
+    if rows is None:
+        return
+    n = len(tokenizer)
+    if n > rows:
+        raise ConfigError(f"'{path}': the tokenizer has {n} tokens but the model's embedding table has {rows} rows "
+                          "(ids >= {rows} cannot be embedded); the tokenizer files belong to another model, or the "
+                          "embeddings were not resized after adding tokens".replace("{rows}", str(rows)))
+
+
 def load_model(path: str | Path, *, dtype: str | torch.dtype = "auto", device: str | torch.device = "auto",
                trust_remote_code: bool = False, lora: LoraSpec | dict | None = None):
     """Load ``(model, tokenizer)`` from a local folder.
@@ -99,9 +131,15 @@ def load_model(path: str | Path, *, dtype: str | torch.dtype = "auto", device: s
     dt = resolve_dtype(dtype, dev)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(p), trust_remote_code=trust_remote_code)
-    except Exception as e:  # noqa: BLE001 - re-raised with the path named
-        raise ConfigError(f"could not load a tokenizer from '{p}': {e}") from None
+    except Exception as e:  # noqa: BLE001 - any library error is re-raised with the folder named
+        raise ConfigError(f"could not load a tokenizer from '{p}': {_why(e)}") from None
+    if tokenizer is None or not callable(tokenizer):
+        raise ConfigError(f"could not load a tokenizer from '{p}': no tokenizer files (tokenizer.json or "
+                          "tokenizer_config.json + vocabulary)")
     if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token is None:
+            raise ConfigError(f"tokenizer of '{p}' has neither a pad nor an end-of-sequence token; froc needs one "
+                              "to pad batches and end answers")
         tokenizer.pad_token = tokenizer.eos_token
     try:
         # its "Loading weights" bar only where loading takes a while (and not with FROC_NO_PROGRESS=1): a sweep
@@ -110,8 +148,9 @@ def load_model(path: str | Path, *, dtype: str | torch.dtype = "auto", device: s
         with hf_progress(enabled() and big):
             model = AutoModelForCausalLM.from_pretrained(str(p), dtype=dt, use_safetensors=True,
                                                          trust_remote_code=trust_remote_code)
-    except ValueError as e:
-        raise ConfigError(f"could not load a causal LM from '{p}': {e}") from None
+    except Exception as e:  # noqa: BLE001 - SafetensorError, RuntimeError (shape mismatch), OSError, ValueError ...
+        raise ConfigError(f"could not load a causal LM from '{p}': {_why(e)}") from None
+    check_vocab(model, tokenizer, p)
     model.to(dev)
     model.eval()
     if lora is not None:

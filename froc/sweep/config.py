@@ -17,6 +17,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
                       model_validator)
 
+from froc import yaml_io
 from froc.errors import ConfigError
 
 
@@ -99,6 +100,15 @@ class DataSpec(_Strict):
         return d
 
 
+class LoraSettings(_Strict):
+    """LoRA adapter settings of a sweep (peft): ``lora: {r: 16, alpha: 32, target_modules: [q_proj, v_proj]}``."""
+
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+
 class Budget(_Strict):
     alpha_forget: float = Field(0.2, gt=0, lt=1)
     alpha_utility: float | None = Field(0.2, gt=0, lt=1)
@@ -154,7 +164,7 @@ class SweepConfig(_Strict):
     steps: list[int] = Field(default_factory=lambda: [10, 20, 40])
     batch_size: int | None = Field(None, ge=1)  # None: the engine's default (as `froc unlearn`)
     optimizer: str | None = None  # None: the engine's default (adamw)
-    lora: bool = False
+    lora: bool | LoraSettings = False  # true: LoRA with defaults (r 8, alpha 16, all linear layers); or the settings
     budget: Budget = Field(default_factory=Budget)
     pvalue: str = "hb"
     fwer: str = "holm"
@@ -208,56 +218,18 @@ class SweepConfig(_Strict):
         return self
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, but ``1e-3`` is a float (YAML 1.1 wants ``1.0e-3``; a learning rate
-    read as the text '1e-3' would only fail once the grid runs)."""
+_Loader = yaml_io.Loader  # safe tags, 1e-3 as a float, duplicate keys refused (froc.yaml_io)
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-                    |\.[0-9_]+(?:[eE][-+][0-9]+)?
-                    |[-+]?\.(?:inf|Inf|INF)
-                    |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."))
-
-
-def _no_duplicates(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
-    seen: dict = {}
-    for k, _ in node.value:
-        key = loader.construct_object(k, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (first at line {seen[key]}; the first one would be ignored)",
-                k.start_mark)
-        seen[key] = k.start_mark.line + 1
-    return loader.construct_mapping(node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-
-
-def _key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Map key paths to 1-based line numbers using yaml's node positions."""
-    lines: dict[tuple[str, ...], int] = {}
-
-    def walk(node, path):
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                p = path + (str(k.value),)
-                lines[p] = k.start_mark.line + 1
-                walk(v, p)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                lines[path + (str(i),)] = v.start_mark.line + 1
-                walk(v, path + (str(i),))
-
+def _key_lines(text) -> dict[tuple[str, ...], int]:
+    """Map key paths to 1-based line numbers using yaml's node positions (``text``: the file's content, or the
+    node :func:`froc.yaml_io.load_yaml` already composed, so the file is not composed twice)."""
+    if isinstance(text, yaml.Node):
+        return yaml_io.key_lines(text)
     try:
-        walk(yaml.compose(text, Loader=_Loader), ())
-    except yaml.YAMLError:
-        pass
-    return lines
+        return yaml_io.key_lines(yaml_io.load_yaml(text)[1])
+    except ConfigError:
+        return {}
 
 
 class _Where:
@@ -280,20 +252,11 @@ def load_sweep(path: str | Path, *, check_files: bool = False) -> SweepConfig:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"sweep file '{p}' does not exist")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start})") from None
-    try:
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{p}{where}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    raw, node = yaml_io.load_yaml_file(p, "sweep file")  # bounded alias expansion, composed once
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}:1: expected a mapping of sweep settings at the top level, got "
                           f"{'an empty file' if raw is None else type(raw).__name__}")
-    return parse_sweep(raw, source=str(p), text=text, base_dir=p.parent, check_files=check_files)
+    return parse_sweep(raw, source=str(p), text=node, base_dir=p.parent, check_files=check_files)
 
 
 def _model_at(loc: tuple[str, ...]):
@@ -420,6 +383,12 @@ def _check_files(cfg: SweepConfig, raw: dict, where) -> None:
             raise ConfigError(f"{where((key,))}: {key}: '{given}' is not a local folder ({path} does not exist).{hint}")
 
 
+def _lora(v):
+    if v is False or v is None:
+        return None
+    return {} if v is True else v.model_dump()
+
+
 def engine_setup(cfg: SweepConfig, entry: dict, steps: int, checkpoints: list[int], *, inputs=None,
                  check_device: bool = True):
     """The one builder from a sweep entry to a checked engine run (``froc.engine.config.engine_config``),
@@ -429,7 +398,7 @@ def engine_setup(cfg: SweepConfig, entry: dict, steps: int, checkpoints: list[in
 
     return engine_config(entry, inputs=inputs, check_device=check_device, steps=steps, checkpoints=checkpoints,
                          batch_size=cfg.batch_size, optimizer=cfg.optimizer, seed=cfg.seed, device=cfg.device,
-                         lora={} if cfg.lora else None)
+                         lora=_lora(cfg.lora))
 
 
 def valid_hparams(method: str) -> list[str] | None:
@@ -460,7 +429,8 @@ def expand_grid(cfg: SweepConfig) -> list[dict]:
     """
     base = {"model": cfg.model, "builtin": cfg.builtin.model_dump() if cfg.model == "builtin" else None,
             "data": cfg.data.model_dump() if cfg.data else None, "batch_size": cfg.batch_size,
-            "optimizer": cfg.optimizer, "lora": cfg.lora, "seed": cfg.seed}
+            "optimizer": cfg.optimizer, "lora": cfg.lora if isinstance(cfg.lora, bool) else cfg.lora.model_dump(),
+            "seed": cfg.seed}
     if cfg.threads != 1:  # part of what determines the weights on CPU (kept out of the hash at its default)
         base["threads"] = cfg.threads
     out = []

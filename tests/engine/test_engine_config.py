@@ -89,7 +89,7 @@ def test_unlearn_refuses_what_engine_config_refuses_before_touching_the_model():
 
 def test_parse_sets_and_coerce():
     assert parse_sets(["beta=0.1", "layers=[1, 2]", "name=a:b", "empty=", "lr=1e-5"]) == {
-        "beta": 0.1, "layers": [1, 2], "name": "a:b", "empty": None, "lr": "1e-5"}  # YAML 1.1: 1e-5 is a string
+        "beta": 0.1, "layers": [1, 2], "name": "a:b", "empty": None, "lr": 1e-5}  # froc.yaml_io: 1e-5 is a float
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_sets(["beta"])
     assert coerce("lr", float, "1e-5") == 1e-5

@@ -128,10 +128,14 @@ def locate(root: Path, names: Sequence[str]) -> tuple[str, Path, str | None] | N
 
 def _read_json(path: Path, split: str) -> tuple[list[Any], list[int]]:
     text = path.read_text(encoding="utf-8-sig")
+    from froc.data.loaders import TooDeep, json_loads_bounded
+
     try:
-        doc = json.loads(text)
+        doc = json_loads_bounded(text)
     except json.JSONDecodeError:
         doc = None
+    except TooDeep as e:  # not a RecursionError traceback
+        raise DataError(Problem(str(path), None, e.field, in_split(split, str(e)))) from None
     if isinstance(doc, list):
         return doc, list(range(1, len(doc) + 1))
     if isinstance(doc, dict):
@@ -141,8 +145,10 @@ def _read_json(path: Path, split: str) -> tuple[list[Any], list[int]]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            rows.append(json_loads_bounded(line))
             lines.append(ln)
+        except TooDeep as e:
+            problems.append(Problem(str(path), ln, e.field, in_split(split, str(e))))
         except json.JSONDecodeError as e:
             problems.append(Problem(str(path), ln, None, in_split(split, f"invalid JSON ({e.msg} at column {e.colno})")))
     if problems:
