@@ -131,6 +131,7 @@ class Budget:
     utility_loss: str | None = None
     tau_forget: str | None = None  # as configured
     tau_forget_used: str | None = None  # what was actually used (a fallback says so)
+    tau_forget_fallback: bool = False  # True when the configured rule could not apply (e.g. no oracle)
 
 
 @dataclass

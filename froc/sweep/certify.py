@@ -102,7 +102,7 @@ def certify_sweep(store, cfg: SweepConfig, prep=None) -> SweepSummary:
             f = L.ref[cid][0]
             references[name] = {"forget": f, "utility": None if L.unified else L.ref[cid][1]}
 
-    summary = SweepSummary(budget=budget_record(cfg, lb.tau_used), notes=list(lb.notes))
+    summary = SweepSummary(budget=budget_record(cfg, lb.tau_used, lb.tau_fallback), notes=list(lb.notes))
     n_units = {f"n_{side}_{s}": lb.n_units(side, s) for side in ("forget", "utility") for s in SPLITS}
     ctx = context_block(cfg, n_units, store, prep)
     for k, v in ctx.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -296,10 +297,25 @@ def parse_sweep(raw: dict, *, source: str = "<sweep>", text: str | None = None, 
         raise ConfigError("\n".join(msgs)) from None
     if base_dir is not None:
         _resolve_paths(cfg, base_dir)
+    n = grid_size(cfg)
+    if n > MAX_GRID:  # refused before the per-configuration checks below, which would themselves take hours
+        per = "; ".join(f"{m}: {math.prod(len(v) for v in g.values())} hyperparameter combinations"
+                        for m, g in cfg.methods.items())
+        raise ConfigError(f"{where(('methods',))}: the grid means {n:,} configurations ({per}; x {len(cfg.steps)} "
+                          f"step counts), more than the {MAX_GRID:,} froc runs in one sweep; use fewer values per "
+                          "hyperparameter")
     _check_names(cfg, where)
     if check_files:
         _check_files(cfg, raw, where)
     return cfg
+
+
+MAX_GRID = 100_000  # configurations of one sweep (each is a trained and scored model)
+
+
+def grid_size(cfg: SweepConfig) -> int:
+    """Configurations of the grid (what :func:`expand_grid` returns, counted without building it)."""
+    return len(cfg.steps) * sum(math.prod(len(v) for v in g.values()) for g in cfg.methods.values())
 
 
 def _resolve_paths(cfg: SweepConfig, base: Path) -> None:

@@ -77,6 +77,7 @@ class LossBuilder:
         self.orig_logp = orig["gold_logp_mean"].to_numpy(dtype=float)
         self.unit = "probe" if cfg.splits.by == "probe" else cfg.splits.by
         self.notes: list[str] = []
+        self.tau_fallback = False
         self.tau, self.tau_used = self._tau()
         for side in ("forget", "utility"):
             if not self.mask(side, "cal").any():
@@ -104,12 +105,14 @@ class LossBuilder:
         if oracle.empty:
             self.notes.append(f"tau_forget: '{t}' needs a retain oracle and the sweep has none, so the chance level "
                               "1/(1+#wrong answers) of each probe was used instead")
+            self.tau_fallback = True
             return self.chance.copy(), "chance level (fallback: no retain oracle)"
         k = pivot(oracle, "knowledge", [ORACLE], self.probes)[0]
         tune = self.mask("forget", "tune") & np.isfinite(k)
         if not tune.any():
             self.notes.append(f"tau_forget: '{t}' needs oracle scores on tune forget probes and there are none, so "
                               "the chance level was used instead")
+            self.tau_fallback = True
             return self.chance.copy(), "chance level (fallback: no tune forget probes)"
         tau = self.chance.copy()
         overall = float(np.quantile(k[tune], q))

@@ -19,11 +19,12 @@ def fmt_hparams(hp: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(hp.items()))
 
 
-def budget_record(cfg: SweepConfig, tau_used: str) -> Budget:
+def budget_record(cfg: SweepConfig, tau_used: str, fallback: bool = False) -> Budget:
     b = cfg.budget
     return Budget(alpha_forget=b.alpha_forget, alpha_utility=None if cfg.losses.forget == "unified" else b.alpha_utility,
                   delta=b.delta, pvalue=cfg.pvalue, fwer=cfg.fwer, unit=cfg.splits.by, forget_loss=cfg.losses.forget,
-                  utility_loss=cfg.losses.utility, tau_forget=str(cfg.losses.tau_forget), tau_forget_used=tau_used)
+                  utility_loss=cfg.losses.utility, tau_forget=str(cfg.losses.tau_forget), tau_forget_used=tau_used,
+                  tau_forget_fallback=fallback)
 
 
 def recommendation_reason(best: ConfigRecord | None, n_certified: int, cfg: SweepConfig,

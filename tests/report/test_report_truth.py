@@ -75,7 +75,7 @@ def _full_record() -> SweepSummary:
         timings={"stagexq": 61.0},
         budget=Budget(alpha_forget=0.123, alpha_utility=0.0987, delta=0.0456, pvalue="hbxq", fwer="holmxq",
                       unit="subjectxq", forget_loss="lossfxq", utility_loss="lossuxq", tau_forget="oracle_q0.77",
-                      tau_forget_used="chancexq"),
+                      tau_forget_used="chancexq", tau_forget_fallback=True),
         data={"source": "userxq", "n_forget_cal": 4321}, model={"path": "/models/xq", "params": 1234567},
         grid={"methods": {"methxq": {"lr": [0.000333]}}, "steps": [2347]}, order={"learned_on": "tunexq"},
         configs=[cfg, failed], reference={"original": original}, certified=["cfg-xq-1"],
@@ -102,7 +102,7 @@ EXPECTED = {
     "budget.alpha_forget": "forget risk ≤ 12.3%", "budget.alpha_utility": "utility risk ≤ 9.87%",
     "budget.delta": "at least 95.4%", "budget.pvalue": "hbxq", "budget.fwer": "holmxq", "budget.unit": "subjectxq",
     "budget.forget_loss": "lossfxq", "budget.utility_loss": "lossuxq", "budget.tau_forget": "oracle_q0.77",
-    "budget.tau_forget_used": "used τ_f = chancexq", "data": ["userxq", "4,321"], "model": ["/models/xq", "1.23M"],
+    "budget.tau_forget_used": "used τ_f = chancexq", "budget.tau_forget_fallback": "Forget threshold: ", "data": ["userxq", "4,321"], "model": ["/models/xq", "1.23M"],
     "grid": "methxq", "order": "tunexq", "certified": "cfg-xq-1",
     "configs.config_id": "cfg-xq-1", "configs.method": "methxq", "configs.hparams": ["betaxq=0.777", "lr=3.33e-4"],
     "configs.steps": "2347", "configs.status": "failedxq", "configs.diverged_at": "at step 1999", "configs.error": "errxq",
@@ -190,12 +190,16 @@ def test_metric_direction_and_meaning_from_the_registry(page):
 
 
 def test_tau_fallback_is_stated_as_what_was_used(small, tmp_path):
-    small["budget"].update(tau_forget="oracle_q0.9", tau_forget_used="chance")
+    small["budget"].update(tau_forget="oracle_q0.9", tau_forget_used="chance", tau_forget_fallback=True)
     small["notes"] = ["tau_forget: no oracle in the store, fell back to chance level"]
     text = _render(small, tmp_path)
     assert "used τ_f = chance" in text and "(configured: oracle_q0.9)" in text
     assert "above τ_f = chance." in text and "above τ_f = oracle_q0.9" not in text
     assert "fell back to chance level" in text
+    # a run whose rule applied (no fallback) shows no "what was actually used" box for the threshold
+    small["budget"].update(tau_forget_used="per form, the 0.9-quantile", tau_forget_fallback=False)
+    small["notes"] = []
+    assert "used τ_f =" not in _render(small, tmp_path / "ok")
 
 
 def test_empty_checks_say_nothing_to_check(small, tmp_path):

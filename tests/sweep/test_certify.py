@@ -80,6 +80,7 @@ def test_binary_losses_known_answer(tmp_path):
         k = orc[(orc["side"] == "forget") & (orc["split"] == split)]["knowledge"]
         assert summary["reference"]["oracle"][f"risk_forget_{split}"] == pytest.approx(np.mean(k > 0.25))
     assert summary["budget"]["tau_forget"] == "chance" and "chance" in summary["budget"]["tau_forget_used"]
+    assert summary["budget"]["tau_forget_fallback"] is False
     json.dumps(summary, allow_nan=False)
     assert SweepSummary.from_dict(json.loads(json.dumps(summary))).to_dict() == summary
 
@@ -192,7 +193,7 @@ def test_tau_oracle_without_oracle_falls_back_to_chance(tmp_path):
     with Store(tmp_path / "froc.duckdb") as st:
         s = certify_sweep(st, cfg).to_dict()
     assert any("chance" in n for n in s["notes"])
-    assert "fallback" in s["budget"]["tau_forget_used"]
+    assert "fallback" in s["budget"]["tau_forget_used"] and s["budget"]["tau_forget_fallback"] is True
     assert set(s["reference"]) == {"original"}
     assert len(s["certified"]) == 2
 

@@ -171,3 +171,28 @@ def test_resolved_yaml_reloads_to_the_same_grid(tmp_path):
     again = load_sweep(_write(tmp_path, resolved_yaml(cfg), "resolved.yaml"))
     assert again == cfg
     assert [c["config_id"] for c in expand_grid(again)] == [c["config_id"] for c in expand_grid(cfg)]
+
+
+@pytest.mark.parametrize("method", ["rmu", "rocr"])
+def test_lora_with_a_method_that_cannot_use_it_is_refused_at_validation(tmp_path, method):
+    """Issue 14/18: the engine's refusal happens when the file is read, at the line of the 'lora' key, not
+    after other configurations have trained."""
+    p = tmp_path / "sweep.yaml"
+    p.write_text(f"name: t\nmethods:\n  graddiff: {{lr: [1.0e-3]}}\n  {method}: {{lr: [1.0e-3]}}\nlora: true\n")
+    with pytest.raises(ConfigError) as e:
+        load_sweep(p)
+    msg = str(e.value)
+    assert f"{p}:5:" in msg and "lora" in msg and method in msg and "LoRA" in msg
+
+
+def test_lora_settings_reach_the_engine(tmp_path):
+    from froc.sweep.config import engine_setup
+
+    p = tmp_path / "sweep.yaml"
+    p.write_text("methods:\n  npo: {lr: [1.0e-3]}\nlora: {r: 4, alpha: 8, target_modules: [q_proj, v_proj]}\n")
+    cfg = load_sweep(p)
+    spec = engine_setup(cfg, expand_grid(cfg)[0], 3, []).config.lora
+    assert (spec.r, spec.alpha, list(spec.target_modules)) == (4, 8, ["q_proj", "v_proj"])
+    p.write_text("methods:\n  npo: {lr: [1.0e-3]}\nlora: {r: 0}\n")
+    with pytest.raises(ConfigError, match=r"sweep.yaml:3"):
+        load_sweep(p)
