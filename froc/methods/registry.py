@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 from froc.errors import unknown_choice
-from froc.methods import (adv, catnip, embed_ga, ga, ga_kl, graddiff, idkpo, mrp, npo, rmu, rocr, sam, scope,
-                          simnpo, undial, wga, wrapper)
+from froc.methods import (adv, altpo, catnip, ceu, dpo, embed_ga, ga, ga_kl, graddiff, idkpo, mrp, npo, pdu, rmu,
+                          rocr, sam, satimp, scope, simnpo, undial, wga, wrapper)
 from froc.methods.base import LossFn
 from froc.settings import coerce_fields
 
@@ -140,6 +140,25 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("embed_ga", "A More Practical Approach to Machine Unlearning (seed paper; embedding-layer GA)",
                    embed_ga.EmbedGAConfig, embed_ga.compute, needs=frozenset({"retain"}),
                    summary="gradient ascent on the input embeddings only", trainable=embed_ga.trainable, lora=False),
+        MethodSpec("ceu", "Yang et al. 2025, CE-U: Cross Entropy Unlearning, https://arxiv.org/abs/2503.01224 "
+                   "(open-unlearning baseline)", ceu.CEUConfig, ceu.compute, needs=frozenset({"retain"}),
+                   summary="cross-entropy to the own distribution without the true token"),
+        MethodSpec("satimp", "Yang et al. 2025, Exploring Criteria of Loss Reweighting to Enhance LLM Unlearning, "
+                   "https://arxiv.org/abs/2505.11953 (open-unlearning baseline)", satimp.SatImpConfig,
+                   satimp.compute, needs=frozenset({"retain"}),
+                   summary="ascent weighted by sg(p)^b1 (1-p)^b2 + retain NLL"),
+        MethodSpec("pdu", "Entesari et al. 2025, Constrained Entropic Unlearning: A Primal-Dual Framework for LLMs, "
+                   "https://arxiv.org/abs/2506.05314 (open-unlearning baseline)", pdu.PDUConfig, pdu.compute,
+                   needs=frozenset({"retain"}), setup=pdu.setup,
+                   summary="flatten forget logits s.t. retain NLL <= eps (dual ascent)"),
+        MethodSpec("dpo", "Rafailov et al. 2023, Direct Preference Optimization, https://arxiv.org/abs/2305.18290 "
+                   "(open-unlearning DPO baseline with alternate answers)", dpo.DPOConfig, dpo.compute,
+                   needs=frozenset({"ref_seq_logprobs", "retain"}), setup=dpo.setup,
+                   summary="DPO preferring user-given alternative answers + retain NLL"),
+        MethodSpec("altpo", "Mekala et al. 2025, Alternate Preference Optimization for Unlearning Factual Knowledge "
+                   "in LLMs, https://arxiv.org/abs/2409.13474", altpo.AltPOConfig, altpo.compute,
+                   needs=frozenset({"ref_seq_logprobs", "retain"}), setup=altpo.setup,
+                   summary="DPO towards the model's own sampled alternative answers"),
     ]
 }
 

@@ -4,6 +4,7 @@ should train have changed (TRL-style)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -17,7 +18,9 @@ TINY_HPARAMS = {
     "rmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
     "adv_ga": {"eps": 1.0, "pgd_steps": 2},
     "adv_npo": {"eps": 1.0, "pgd_steps": 2},
+    "altpo": {"n_alternatives": 2, "max_new_tokens": 6},
 }
+NEEDS_ALTERNATIVES = {"dpo"}
 
 
 def _snapshot(model):
@@ -30,6 +33,8 @@ def _changed(model, before):
 
 def _run(tiny, forget, retain, refusals, method, **kw):
     model, tok = tiny
+    if method in NEEDS_ALTERNATIVES:  # user-given alternative answers (froc.methods.dpo)
+        forget = [replace(f, meta={**f.meta, "alternative": "somewhere else"}) for f in forget]
     before = _snapshot(model)
     hp = {**TINY_HPARAMS.get(method, {}), **kw}
     res = unlearn(model, tok, forget, retain, method=method, refusals=refusals, steps=3, lr=1e-3, batch_size=2,
