@@ -130,6 +130,7 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
     t0, started = time.perf_counter(), utc_now()
     if probes is None:
         raise ConfigError("evaluate needs probes (a list of items or a path)")
+    probes_path = probes if isinstance(probes, (str, Path)) else None
     if isinstance(probes, (str, Path)):
         probes, manifest = load_probes(probes, split)
         data_manifest = data_manifest or manifest
@@ -137,6 +138,10 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
     if not probes:
         raise ConfigError("no probes to evaluate")
     target_model, target_tok, target_path = _as_model(model, tokenizer, dtype=dtype, device=device)
+    from froc.data.check_tokens import check_finite_scores, check_scorable
+
+    # an answer of zero tokens would be a NaN score, read as "forgotten": refused before scoring
+    check_scorable(target_tok, probes, fmt, file=str(probes_path) if probes_path is not None else "<probes>")
     others = {name: spec for name, spec in (("oracle", oracle), ("original", original)) if spec is not None}
     if hidden_layers == "auto":  # the layers of precomputed scores, else a few when a comparison model is scored
         given = sorted({k for s in others.values() if isinstance(s, ScoreResult) for k in s.hidden})
@@ -159,6 +164,9 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
         if res.table["probe_id"].tolist() != results["target"].table["probe_id"].tolist():
             raise ConfigError(f"the {name}'s scores are for other probes (probe ids differ from the target's)")
         results[name] = res
+    for name, res in results.items():  # non-finite scores are an error, never metrics that look unlearned
+        check_finite_scores(res.table, f"the {name} model" + (f" ({target_path})" if name == "target" and target_path
+                                                              else ""))
 
     scoreset = ScoreSet(target=results["target"].table, oracle=_table(results, "oracle"),
                         original=_table(results, "original"),

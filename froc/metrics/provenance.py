@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -20,13 +21,23 @@ def utc_now() -> str:
 def git_info(path: str | Path | None = None) -> dict[str, Any] | None:
     """``{"commit", "dirty"}`` of the git checkout holding ``path`` (froc's own source by default).
 
+    Read once per process and checkout (cached): a sweep asks for provenance many times, and each ``git
+    status`` could refresh the index. Git runs with ``--no-optional-locks``, so it never takes
+    ``.git/index.lock`` and cannot make the user's own git command in that checkout fail.
     None when not in a git checkout or git is unavailable.
     """
     where = Path(path) if path is not None else Path(__file__).resolve().parent
+    info = _git_info(str(where.resolve()))
+    return dict(info) if info is not None else None
+
+
+@functools.lru_cache(maxsize=16)
+def _git_info(where: str) -> dict[str, Any] | None:
+    git = ["git", "--no-optional-locks", "-C", where]
     try:
-        commit = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip() != ""
     except (OSError, subprocess.SubprocessError):
         return None

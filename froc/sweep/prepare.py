@@ -152,17 +152,24 @@ def _user(cfg: SweepConfig) -> Prepared:
     if not any(p.meta["group"] == "forget" for p in probes):
         raise ConfigError(f"{where}: no probe has meta.group 'forget'; the forget risk needs forget probes")
     n_utility = len(all_probes) - sum(p.meta["group"] == "forget" for p in all_probes)
-    if d.benchmark is not None and not n_utility and cfg.budget.alpha_utility is not None:
-        raise ConfigError(f"{where}: {d.benchmark} gives no utility probes; add your own as data.probes "
-                          "(meta.group retain/neighbour/world) or set budget.alpha_utility: null")
+    if not n_utility and cfg.budget.alpha_utility is not None:  # found now, not after the grid is trained
+        src = f"{d.benchmark} gives" if d.benchmark is not None else "the probes hold"
+        raise ConfigError(f"{where}: {src} no utility probes (meta.group retain/neighbour/world) but "
+                          "budget.alpha_utility is set; add utility probes or set budget.alpha_utility: null")
     question = req.description if d.benchmark is not None else (
         f"Remove the {len(req.forget)} items of {Path(d.forget).name} from {cfg.model} while keeping utility on "
         f"{n_utility} utility probes.")
     info = {"forget_request": len(req.forget), "retain": len(req.retain)}
     if d.benchmark is not None:
         info["benchmark"] = d.benchmark
+    probes = assign_splits(probes, cfg)
+    for side in ("forget", "utility") if cfg.budget.alpha_utility is not None else ("forget",):
+        if not any(p.meta["side"] == side and p.meta["split"] == "cal" for p in probes):
+            raise ConfigError(f"{where}: no {side} probe lands in the calibration split (splits.cal "
+                              f"{cfg.splits.cal} of {sum(p.meta['side'] == side for p in probes)} {side} probes); "
+                              "add probes or raise splits.cal")
     return Prepared(model_path=cfg.model, oracle_path=cfg.oracle, forget=list(req.forget), retain=list(req.retain),
-                    refusals=refusals, probes=assign_splits(probes, cfg), question=question, data_info=info)
+                    refusals=refusals, probes=probes, question=question, data_info=info)
 
 
 def prepare(cfg: SweepConfig, cache_dir: str | Path | None = None, *, models: bool = True) -> Prepared:

@@ -119,9 +119,17 @@ def _score_references(run: _Run) -> None:
         cid = REFERENCES[name]
         if cid not in done:
             m, tok = load_model(path, device=run.cfg.device)
+            if name == "original":  # before any training: a probe scored as NaN would count as "forgotten"
+                from froc.data.check_tokens import check_scorable
+
+                check_scorable(tok, run.prep.probes, file=(run.cfg.data.probes or run.cfg.data.path) if run.cfg.data
+                               else "the built-in probes")
             ts = time.perf_counter()
             with torch_threads(run.cfg.threads):
                 df = score_model(m, tok, run.prep.probes, run.cfg, progress=run.progress)
+            from froc.data.check_tokens import check_finite_scores
+
+            check_finite_scores(df, f"the {name} model ({path})")  # a broken reference is an error, not a baseline
             run.commit(config_id=cid, train_key=cid, method="reference", hparams={"path": path}, steps=0, status="ok",
                        diverged_at=None, train_seconds=0.0, score_seconds=time.perf_counter() - ts, metrics={},
                        scores=df)
