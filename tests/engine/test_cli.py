@@ -79,7 +79,7 @@ def test_cli_methods_lists_every_method_one_line_each_in_80_columns():
 
 
 def test_cli_methods_name_shows_paper_and_hyperparameters():
-    from froc.cli_print import method_detail
+    from froc.cli.printing import method_detail
 
     res, text = _invoke(["methods", "npo"])
     assert res.exit_code == 0, text

@@ -1,0 +1,5 @@
+"""`python -m froc.cli ...`."""
+
+from froc.cli import main
+
+main()
