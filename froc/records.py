@@ -1,4 +1,4 @@
-"""Typed records that cross stage boundaries: a sweep's ``summary.json`` (torch-free, numpy-free).
+"""Typed records that cross stage boundaries: a sweep's ``summary.json`` (torch-free).
 
 Written by one stage (the sweep's certification, ``froc.sweep.certify``), read by the next (the
 report, the CLI, ``froc export``). Every field has one name here; a renamed or dropped field fails
@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from froc.utils import json_safe
+
 COVERS = {
     "certified": "the whole certified set simultaneously: with probability >= 1-delta every certified configuration "
                  "has forget risk <= alpha_f and utility risk <= alpha_u (Learn-then-Test with the FWER procedure)",
@@ -36,24 +38,8 @@ COVERS = {
 
 
 def clean(o: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, tuples -> lists, numpy scalars/arrays -> Python (duck-typed)."""
-    if isinstance(o, bool) or o is None or isinstance(o, str):
-        return o
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, int):
-        return o
-    if isinstance(o, Mapping):
-        return {str(k): clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [clean(v) for v in o]
-    if hasattr(o, "tolist"):  # numpy scalar or array
-        return clean(o.tolist())
-    if hasattr(o, "__fspath__"):
-        return str(o)
-    if dataclasses.is_dataclass(o):
-        return clean(dataclasses.asdict(o))
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    """JSON-safe copy (NaN/inf -> None, numpy -> Python, dataclasses -> dicts); unknown types raise TypeError."""
+    return json_safe(o, default=None)
 
 
 def _num(x: Any) -> float | None:
