@@ -64,8 +64,12 @@ def run_attack_command(*, model: str | Path, probes: str | Path, attack: str, ou
         ids = set(res.scores["probe_id"])
         scored = [it for it in items if str(it.id) in ids]
         before = knowledge_summary(score_probes(m, tok, scored, model_name="before", **score_kwargs).table)
+    from froc.safe_write import replace_link
+
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
+    for name in ("attack_scores.parquet", "attack.json"):  # write files, never through symlinks
+        replace_link(outp / name)
     if res.scores is not None:
         res.scores.to_parquet(outp / "attack_scores.parquet", index=False)
     record = {"attack": res.name, "seconds": res.seconds, "model": str(model),

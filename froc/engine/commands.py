@@ -81,6 +81,7 @@ def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config
     setup = engine_config({"method": method, "hparams": settings}, inputs=inputs)  # fail before loading
     cfg = setup.config
 
+    Path(out).mkdir(parents=True, exist_ok=True)  # a read-only or impossible --out fails now, not after training
     m, tok = load_model(model, device=device)
     if retain is not None:  # the same rules as `froc run` / `froc data check`: no forget item in the retain data
         from froc.data.loaders import load_request

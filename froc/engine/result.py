@@ -90,5 +90,7 @@ def save_unlearned(result: UnlearnResult, tokenizer, out: str | Path, *, merge_l
         result.model = model
     save_model(model, tokenizer, out)
     save_projections(model, out)
-    (out / "unlearn_config.json").write_text(json.dumps(result.summary(), indent=2, default=str), encoding="utf-8")
+    from froc.safe_write import write_text
+
+    write_text(out / "unlearn_config.json", json.dumps(result.summary(), indent=2, default=str))  # never via a symlink
     return out

@@ -36,14 +36,21 @@ class EvalResult:
 
     def save(self, out: str | Path) -> Path:
         """Write ``per_sample.parquet``, ``summary.json`` and ``hidden_<model>.npz`` (if any) into ``out``."""
+        from froc.safe_write import write_text, write_with  # atomic; symlinks replaced, never written through
+
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        self.table.to_parquet(out / "per_sample.parquet", index=False)
-        (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=_json_default), encoding="utf-8")
+        write_with(out / "per_sample.parquet", lambda t: self.table.to_parquet(t, index=False))
+        write_text(out / "summary.json", json.dumps(self.summary, indent=2, default=_json_default))
         for name, s in self.scores.items():
             if s.hidden:
-                np.savez(out / f"hidden_{name}.npz", **{f"layer_{k}": v for k, v in s.hidden.items()})
+                write_with(out / f"hidden_{name}.npz", lambda t, h=s.hidden: _savez(t, h))
         return out
+
+
+def _savez(path, hidden: dict) -> None:
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a temporary file's name
+        np.savez(f, **{f"layer_{k}": v for k, v in hidden.items()})
 
 
 def _json_default(o):
@@ -137,6 +144,8 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
     probes = list(probes)
     if not probes:
         raise ConfigError("no probes to evaluate")
+    if out is not None:  # a read-only or impossible --out fails now, not after scoring
+        Path(out).mkdir(parents=True, exist_ok=True)
     target_model, target_tok, target_path = _as_model(model, tokenizer, dtype=dtype, device=device)
     from froc.data.check_tokens import check_finite_scores, check_scorable
 

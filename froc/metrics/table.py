@@ -101,8 +101,12 @@ class ScoreResult:
 
     def save(self, out: str | Path) -> Path:
         """Write ``per_sample.parquet``, ``summary.json`` and (with hidden states) ``hidden.npz``."""
+        from froc.safe_write import replace_link
+
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
+        for name in ("per_sample.parquet", "summary.json", "hidden.npz"):  # write files, never through symlinks
+            replace_link(out / name)
         self.table.to_parquet(out / "per_sample.parquet", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=str), encoding="utf-8")
         if self.hidden:

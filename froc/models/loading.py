@@ -178,8 +178,12 @@ def is_peft(model) -> bool:
 
 def save_model(model, tokenizer, out: str | Path, *, merge_lora: bool = False) -> Path:
     """Save as safetensors in Hugging Face format; LoRA adapters merged when ``merge_lora``."""
+    from froc.safe_write import replace_link
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for f in out.iterdir():  # save_pretrained opens files by name: replace symlinks, never write through them
+        replace_link(f)
     if is_peft(model) and merge_lora:
         model = model.merge_and_unload()
     with hf_progress():

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import io
 import re
+
+from froc.safe_write import write_bytes
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -91,7 +93,7 @@ class Figures:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
         png = buf.getvalue()
-        path.write_bytes(png)
+        write_bytes(path, png)  # atomic; a symlink is replaced, never written through
         self.files.append(path)
         uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         return {"kind": "figure", "uri": uri, "alt": alt, "caption": _text(caption)}

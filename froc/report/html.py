@@ -26,6 +26,7 @@ from froc.report.blocks import FIGURE_NAME, Figures, b, code, error, flag, table
 from froc.report.data import ReportData, closest_configs, load_summary
 from froc.report.fmt import fmt, fmt_int, fmt_seconds, pct
 from froc.report.sections import statistics_line, wording
+from froc.safe_write import own_dir, write_text
 
 ERROR_CLASS = "froc-section-error"
 MAX_COMPARED = 4  # certified configurations shown side by side on the first screen
@@ -243,12 +244,9 @@ def render_report(summary: Mapping[str, Any] | SweepSummary, out_dir: str | Path
         TypeError: ``summary`` is not a mapping (the parsed JSON object) or a SweepSummary.
     """
     out_dir = Path(out_dir)
-    plots_dir = out_dir / "plots"
-    plots_dir.mkdir(parents=True, exist_ok=True)
+    plots_dir = own_dir(out_dir / "plots")  # a 'plots' symlink is replaced by a folder; its target is untouched
     for old in plots_dir.glob("*.png"):  # figures of an earlier render (only the names this module writes)
         if FIGURE_NAME.fullmatch(old.name):
             old.unlink()
     page = build_html(summary, plots_dir, extra, out_dir if run_dir is None else run_dir)
-    path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text(out_dir / "report.html", page)  # atomic; a symlink is replaced, never written through
