@@ -413,6 +413,10 @@ def _content_key(item: Item) -> tuple | None:
     return None
 
 
+PROBE_GROUPS = ("forget", "neighbour", "retain", "world")
+"""Probe groups of a forget request (``meta.group``): forget probes give the forget risk, the others utility."""
+
+
 def load_request(forget_path: str | Path, retain_path: str | Path, probes_path: str | Path | None = None,
                  *, max_answer_chars: int | None = None) -> Request:
     """Load a forget request, its retain data and optional probes, and check the rules across files.
@@ -446,6 +450,15 @@ def load_request(forget_path: str | Path, retain_path: str | Path, probes_path: 
             fld = "question" if key[0] == "qa" else "text"
             problems.append(Problem(forget.path, ln, fld, f"forget item {it.id!r} also appears in the retain data "
                                                           f"({retain.path}:{by_key[key]}, same normalised {what})"))
+    if probes is not None:  # the same rules froc run applies (one validation, run early: issue 17)
+        for it, ln in zip(probes.items, probes.lines):
+            g = it.meta.get("group")
+            if g not in PROBE_GROUPS:
+                problems.append(Problem(probes.path, ln, "meta.group", f"probe {it.id!r} has meta.group {g!r}; every "
+                                                                       f"probe needs one of {', '.join(PROBE_GROUPS)}"))
+        if probes.items and not any(it.meta.get("group") == "forget" for it in probes.items):
+            problems.append(Problem(probes.path, None, "meta.group", "no probe has meta.group 'forget'; the forget "
+                                                                     "risk needs forget probes"))
     if problems:
         raise DataError(problems, limit=ERROR_LIMIT)
     warnings: list[Problem] = []

@@ -19,6 +19,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
                       model_validator)
 
 from froc import yaml_io
+from froc.data.loaders import PROBE_GROUPS
 from froc.errors import ConfigError
 
 
@@ -35,7 +36,7 @@ class _At(ValueError):
 
 
 _TAU = re.compile(r"oracle_q(0?\.\d+|1(\.0*)?)")
-GROUPS = ("forget", "neighbour", "retain", "world")
+GROUPS = PROBE_GROUPS
 
 
 class BuiltinSpec(_Strict):

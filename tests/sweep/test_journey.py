@@ -125,3 +125,23 @@ def test_hub_name_is_refused_at_once(tmp_path, name):
         (tmp_path / f"{f}.jsonl").write_text("")
     r = CliRunner().invoke(app, ["plan", str(tmp_path / "sweep.yaml")])
     assert r.exit_code == 2 and "sweep.yaml:2" in r.output and "local folder" in r.output
+
+
+def test_data_check_rejects_what_run_rejects(tiny_prep, tmp_path):
+    """Issue 17 §4: `froc data check --probes` accepted a probe with meta.group "forgot" and one with no group
+    (exit 0), and `froc run` rejected the same file later. Both now fail on the same located problems."""
+    _user_request(tiny_prep, tmp_path)
+    lines = (tmp_path / "probes.jsonl").read_text().splitlines()
+    a, b = json.loads(lines[0]), json.loads(lines[1])
+    a["meta"]["group"] = "forgot"
+    b["meta"].pop("group")
+    (tmp_path / "probes.jsonl").write_text("\n".join([json.dumps(a), json.dumps(b), *lines[2:]]) + "\n")
+    r = CliRunner().invoke(app, ["data", "check", "--forget", str(tmp_path / "forget.jsonl"), "--retain",
+                                 str(tmp_path / "retain.jsonl"), "--probes", str(tmp_path / "probes.jsonl")])
+    assert r.exit_code != 0
+    out = r.output.replace("\n", "")
+    assert "probes.jsonl:1 field 'meta.group'" in out and "'forgot'" in out and "probes.jsonl:2 field 'meta.group'" in out
+    (tmp_path / "sweep.yaml").write_text(SWEEP)
+    for cmd in (["plan", str(tmp_path / "sweep.yaml")], ["run", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "o")]):
+        r = CliRunner().invoke(app, cmd)
+        assert r.exit_code == 2 and "'forgot'" in r.output, r.output
