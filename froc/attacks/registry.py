@@ -28,11 +28,11 @@ _SPECS = [
     AttackSpec("quantize_8bit", quantize.attack,
                "Zhang et al. 2025, Catastrophic Failure of LLM Unlearning via Quantization, "
                "https://arxiv.org/abs/2410.16454", quantize.QuantizeParams,
-               summary="8-bit per-channel round-to-nearest weights (bitsandbytes on CUDA when present)"),
+               summary="8-bit weights: optimum-quanto (CPU), bitsandbytes (CUDA), else round-to-nearest"),
     AttackSpec("quantize_4bit", quantize.attack,
                "Zhang et al. 2025, Catastrophic Failure of LLM Unlearning via Quantization, "
                "https://arxiv.org/abs/2410.16454", quantize.Quantize4bitParams,
-               summary="4-bit per-channel round-to-nearest weights (bitsandbytes NF4 on CUDA when present)"),
+               summary="4-bit weights: optimum-quanto (CPU), bitsandbytes NF4 (CUDA), else round-to-nearest"),
     AttackSpec("paraphrase", forms.paraphrase,
                "seed: LLM Unlearning Should Be Form-Independent (held-out question templates)",
                forms.ParaphraseParams, summary="score only the held-out (paraphrased) question templates"),

@@ -16,6 +16,19 @@ one-hot suffix, keeps the ``topk`` most promising tokens per position, evaluates
 best one (GCG); the best suffix seen is kept. Deviations from GCG: a seeded random initial suffix
 (GCG starts from "! ! ..."), and candidates restricted to printable non-special tokens.
 
+Why not nanoGCG (``nanogcg`` 0.3.0, GraySwanAI's maintained GCG; checked with a tiny random Llama on CPU):
+it does not fit this attack's shape, for four reasons. (1) Its objective is one prompt and one target string
+per run (``nanogcg.run(model, tokenizer, messages, target)``); this attack optimises one universal suffix
+for the mean answer NLL over ``n_train`` forget items and re-scores held-out facts with it (a per-probe
+suffix optimised on the probe's own answer would score the answer it was trained to produce). (2) It
+returns the suffix as text, re-tokenised when used; here the optimised token ids are scored exactly.
+(3) It pins ``transformers<=4.47.1``: ``pip install nanogcg`` downgrades froc's transformers 5 (and
+huggingface-hub), and with transformers 5 installed anyway its prefix cache fails
+(``TypeError: 'DynamicCache' object is not subscriptable``, it indexes the legacy tuple cache).
+(4) It changes global state: it sets a chat template on the caller's tokenizer when there is none, and
+turns on ``torch.use_deterministic_algorithms`` without restoring it. The search below is GCG's loop
+(gradient top-k per position, sampled single-token swaps, exact re-evaluation), about 100 lines.
+
 Re-scoring: held-out probes only; probes of a fact used for the search (same ``meta.fact_id``,
 else subject and answer) are left out of ``scores``. Prompts are built as token ids, so the
 optimised suffix is scored exactly (no re-tokenisation).

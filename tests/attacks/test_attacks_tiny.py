@@ -3,6 +3,7 @@ hand-checkable pieces (quantization grid, guided distribution, context building,
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import random
 
@@ -124,18 +125,70 @@ def test_rtn_quantization_by_hand():
 
 
 def test_quantization_error_8bit_small_4bit_larger(tiny_pair, probes):
-    r8 = _run("quantize_8bit", tiny_pair, probes, None, None)
-    r4 = _run("quantize_4bit", tiny_pair, probes, None, None)
+    r8 = _run("quantize_8bit", tiny_pair, probes, None, None, backend="rtn")
+    r4 = _run("quantize_4bit", tiny_pair, probes, None, None, backend="rtn")
     d8, d4 = r8.details, r4.details
     assert d8["backend"] == d4["backend"] == "rtn" and d8["bits"] == 8 and d4["bits"] == 4
     assert d8["rel_error_max"] < 0.01 < d4["rel_error_mean"] < 0.2  # 8-bit: ~0.5%; 4-bit: ~10%
     assert d4["rel_error_mean"] > 10 * d8["rel_error_mean"]
     # tied input/output embeddings are skipped unless asked for, and counted once when they are
     assert not any("embed" in n or "lm_head" in n for n in d8["layers"])
-    with_emb = _run("quantize_8bit", tiny_pair, probes, None, None, include_embeddings=True).details
+    with_emb = _run("quantize_8bit", tiny_pair, probes, None, None, include_embeddings=True, backend="rtn").details
     assert with_emb["n_layers"] == d8["n_layers"] + 1
     plain = _run("forms", tiny_pair, probes, None, None, forms=["qa", "paraphrase", "cloze"]).scores  # unattacked
     assert np.abs(r8.scores["knowledge"].to_numpy() - plain["knowledge"].to_numpy()).max() < 0.05  # 8-bit: tiny change
+
+
+def test_quanto_int8_is_absmax_per_output_channel_by_hand():
+    """qint8 (quanto's AbsmaxOptimizer): scale = max|w_row| / 127, w' = round(w / scale) * scale.
+    Row [1, -0.4, 0.26]: -0.4 * 127 = -50.8 -> -51/127; 0.26 * 127 = 33.02 -> 33/127. Zero row stays 0."""
+    pytest.importorskip("optimum.quanto")
+    from froc.attacks.quantize import quantize_quanto
+
+    w = torch.tensor([[1.0, -0.4, 0.26], [0.0, 0.0, 0.0], [-2.0, 1.0, 0.1]])
+    got = quantize_quanto(w, 8)
+    torch.testing.assert_close(got[0], torch.tensor([1.0, -51 / 127, 33 / 127]))
+    torch.testing.assert_close(got[1], torch.zeros(3))
+    torch.testing.assert_close(got[2], torch.tensor([-2.0, 64 / 127 * 2, 6 / 127 * 2]))  # 1 / (2/127) = 63.5 -> 64 (half to even)
+
+
+def test_quanto_layer_computes_with_the_dequantized_weight():
+    """What the attack writes back (dequantized weight) is what quanto's own QLinear multiplies by."""
+    pytest.importorskip("optimum.quanto")
+    from optimum.quanto import QLinear, qint8
+
+    from froc.attacks.quantize import quantize_quanto
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(16, 8, bias=False)
+    q = QLinear.from_module(lin, weights=qint8)
+    q.freeze()
+    x = torch.randn(3, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(q(x), x @ quantize_quanto(lin.weight.detach(), 8).T, rtol=0, atol=1e-6)
+
+
+def test_backend_choice_is_recorded(tiny_pair, probes):
+    from froc.attacks.quantize import QuantizeParams, resolve_backend
+
+    has_quanto = importlib.util.find_spec("optimum.quanto") is not None
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="needs CUDA and the bitsandbytes"):
+            resolve_backend(QuantizeParams(backend="bnb"))
+        backend, reason = resolve_backend(QuantizeParams(bits=8))
+        assert backend == ("quanto" if has_quanto else "rtn") and reason.startswith("auto")
+    assert resolve_backend(QuantizeParams(bits=8, group_size=4)) in (("rtn", "auto: quanto does not take bits=8, "
+                                                                             "group_size=4"),
+                                                                     ("rtn", "auto: optimum-quanto is not installed "
+                                                                             "(pip install froc[quantize])"),
+                                                                     ("bnb", "auto: CUDA and bitsandbytes present"))
+    with pytest.raises(ConfigError, match="unknown quantization backend"):
+        resolve_backend(QuantizeParams(backend="gptq"))
+    if has_quanto:
+        with pytest.raises(ConfigError, match="takes bits in"):
+            resolve_backend(QuantizeParams(bits=3, backend="quanto"))
+        d = _run("quantize_8bit", tiny_pair, probes, None, None, backend="quanto").details
+        assert d["backend"] == "quanto" and d["backend_version"] and 0 < d["rel_error_max"] < 0.01
 
 
 # ----------------------------------------------------------------------------- forms / paraphrase
