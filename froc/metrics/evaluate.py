@@ -17,6 +17,7 @@ from froc.errors import ConfigError
 from froc.metrics.provenance import environment, utc_now
 from froc.metrics.registry import METRICS, ScoreSet, base_name, compute_metrics, data_notes
 from froc.metrics.scoring import ScoreResult, score_probes
+from froc.utils import json_safe
 from froc.models.encoding import DEFAULT_FORMAT, PromptFormat
 
 
@@ -41,7 +42,7 @@ class EvalResult:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         write_with(out / "per_sample.parquet", lambda t: self.table.to_parquet(t, index=False))
-        write_text(out / "summary.json", json.dumps(self.summary, indent=2, default=_json_default))
+        write_text(out / "summary.json", json.dumps(json_safe(self.summary), indent=2, allow_nan=False))
         for name, s in self.scores.items():
             if s.hidden:
                 write_with(out / f"hidden_{name}.npz", lambda t, h=s.hidden: _savez(t, h))
@@ -51,18 +52,6 @@ class EvalResult:
 def _savez(path, hidden: dict) -> None:
     with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a temporary file's name
         np.savez(f, **{f"layer_{k}": v for k, v in hidden.items()})
-
-
-def _json_default(o):
-    if isinstance(o, float) and np.isnan(o):
-        return None
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    return str(o)
-
-
-def _nan_to_none(d: dict[str, float]) -> dict[str, float | None]:
-    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
 
 
 def load_probes(path: str | Path, split: str | None = None) -> tuple[list[Any], dict | None]:
@@ -183,7 +172,7 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
     values, notes = compute_metrics(scoreset, metrics)
     notes = data_notes(scoreset) + notes
     summary = {
-        "metrics": _nan_to_none(values),
+        "metrics": json_safe(values),
         "higher_is_better": {k: METRICS[base_name(k)].higher_is_better for k in values},
         "notes": notes,
         "models": {k: v.summary for k, v in results.items()},
