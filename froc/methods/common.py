@@ -130,6 +130,12 @@ def forward_layer_output(model, batch: dict[str, Tensor], layer: int) -> Tensor:
 
 
 def masked_mse(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
-    """Mean over unmasked tokens and hidden dimensions of ``(a - b)^2``; a, b (B, T, D), mask (B, T)."""
+    """Per-sequence mean over unmasked tokens and hidden dimensions of ``(a - b)^2``, then the mean over the
+    batch; a, b (B, T, D), mask (B, T).
+
+    Per sequence, like every other loss of froc: a mean over all tokens of a micro-batch would weight a long
+    sequence more in one grouping than in another, so the loss (and the trained weights) would depend on how
+    a batch is split into micro-batches (batch 4 x accumulation 1 vs 2 x 2)."""
     sq = (a.float() - b.float()).pow(2).mean(-1)  # (B, T)
-    return (sq * mask).sum() / mask.sum().clamp_min(1.0)
+    per_seq = (sq * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)  # (B,)
+    return per_seq.mean()

@@ -7,7 +7,8 @@ Loss: ``L = mean ||h_l(x_f) - c*u||^2 + a * mean ||h_l(x_r) - h_l^ref(x_r)||^2``
 output (residual stream) of decoder layer ``l``, ``u`` is drawn uniformly from [0, 1)^D and
 normalised to unit length (NOT Gaussian), one ``u`` per subject (topic) of the forget set,
 fixed for the run, and ``h^ref`` comes from the frozen reference model. Means are over tokens
-and hidden dimensions (``mse_loss`` in the authors' code). Only the MLP ``down_proj`` weights of
+and hidden dimensions of each sequence, then over sequences (the authors' ``mse_loss`` averages over all
+tokens of a batch, which makes the loss depend on how a batch is split into micro-batches). Only the MLP ``down_proj`` weights of
 layers ``l-2 .. l`` are trained.
 
 Defaults (authors, Zephyr-7B): c = 6.5, a = 1200; layer ``l`` defaults to
