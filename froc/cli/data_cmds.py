@@ -36,11 +36,36 @@ def _print_check_report(report, console, shown: int = 5) -> None:
                 console.print(f"  {w}", markup=False, highlight=False)
             if len(s.warnings) > shown:
                 console.print(f"  ... and {len(s.warnings) - shown} more", markup=False, highlight=False)
-    for w in report.request_warnings:
-        console.print(Text("warning: ", style="yellow") + Text(str(w)), highlight=False)
+    _print_request_warnings(report.request_warnings, console, shown)
     for err in report.errors:
         console.print(f"[bold red]error:[/] {err.total} problem(s):", highlight=False)
         console.print(str(err), markup=False, highlight=False)
+
+
+def _print_request_warnings(warnings, console, shown: int = 3) -> None:
+    """Repeated warnings in one line per kind, with a count, a few examples and a file with all of them."""
+    import re
+    import tempfile
+
+    from rich.text import Text
+
+    if not warnings:
+        return
+    kinds: dict[str, list] = {}
+    for w in warnings:
+        kinds.setdefault(re.sub(r"'[^']*'", "'…'", str(getattr(w, "message", w))), []).append(w)
+    details = None
+    if any(len(v) > shown for v in kinds.values()):
+        fd, details = tempfile.mkstemp(prefix="froc-data-check-", suffix=".txt")
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write("".join(f"{w}\n" for w in warnings))
+    for kind, ws in kinds.items():
+        console.print(Text("warning: ", style="yellow") + Text(f"{len(ws)} x {kind}"), highlight=False)
+        for w in ws[:shown]:
+            console.print(Text(f"  {w}"), highlight=False)
+        if len(ws) > shown:
+            console.print(Text(f"  ... and {len(ws) - shown} more: all {len(warnings)} warnings in {details}"),
+                          highlight=False)
 
 
 def _check_benchmark(fmt: str, paths: list[str]) -> None:

@@ -53,6 +53,8 @@ def check(paths: list[str | Path], kind: str | None = None, *, forget: str | Pat
     if (forget is None) != (retain is None):
         raise DataError(Problem("<arguments>", None, None, "give --forget and --retain together"))
     report = CheckReport()
+    request = {Path(x).resolve() for x in (forget, retain, probes) if x is not None}
+    paths = [p for p in paths if Path(p).resolve() not in request]  # shown once, with the request's checks
     for p in paths:
         try:
             report.files.append(summarize(load_items(p, kind, max_answer_chars=max_answer_chars)))

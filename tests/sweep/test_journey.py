@@ -145,3 +145,23 @@ def test_data_check_rejects_what_run_rejects(tiny_prep, tmp_path):
     for cmd in (["plan", str(tmp_path / "sweep.yaml")], ["run", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "o")]):
         r = CliRunner().invoke(app, cmd)
         assert r.exit_code == 2 and "'forgot'" in r.output, r.output
+
+
+def test_data_check_summarises_repeated_warnings_and_shows_each_file_once(tiny_prep, tmp_path):
+    """Issue 17 §6: many "probe is an item of the forget request" warnings become one line with a count, a
+    few examples and a file with all of them; a file given both as a path and as --forget is shown once."""
+    _user_request(tiny_prep, tmp_path)
+    forget = [json.loads(x) for x in (tmp_path / "forget.jsonl").read_text().splitlines()]
+    probes = [json.loads(x) for x in (tmp_path / "probes.jsonl").read_text().splitlines()]
+    copies = [{**f, "id": f"copy-{i}", "meta": {"group": "forget"}} for i, f in enumerate(forget[:12])]
+    write_jsonl(probes + copies, tmp_path / "probes.jsonl")
+    args = ["data", "check", str(tmp_path / "forget.jsonl"), str(tmp_path / "retain.jsonl"), "--forget",
+            str(tmp_path / "forget.jsonl"), "--retain", str(tmp_path / "retain.jsonl"), "--probes",
+            str(tmp_path / "probes.jsonl")]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    out = r.output
+    assert out.count("forget.jsonl  (") == 1 and out.count("retain.jsonl  (") == 1
+    assert "12 x probe '…' is an item of the forget request" in out.replace("\n", " ")
+    path = out.split("all 12 warnings in ")[1].split()[0]
+    assert len(open(path, encoding="utf-8").read().splitlines()) == 12
