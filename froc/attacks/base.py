@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from froc.metrics.membership import MINK_K
 from froc.models.encoding import DEFAULT_FORMAT, Encoded, PromptFormat, pad_token_id
 
 INPUTS = ("original", "forget", "retain", "refusals")
@@ -134,7 +135,7 @@ def score_with_prompts(model, tokenizer, probes: Sequence[Any], prompts: Sequenc
     kw = {**DEFAULT_SCORE_KWARGS, **inputs.score_kwargs}
     fmt = kw.get("fmt", DEFAULT_FORMAT)
     batch_size, generate = int(kw.get("batch_size", 64)), bool(kw.get("generate", False))
-    max_new_tokens, mink_k = int(kw.get("max_new_tokens", 16)), float(kw.get("mink_k", 0.2))
+    max_new_tokens, mink_k = int(kw.get("max_new_tokens", 16)), float(kw.get("mink_k", MINK_K))
     plan = plan_probes(tokenizer, probes, fmt, max_new_tokens=max_new_tokens)
     owner = {}
     for i in range(len(probes)):

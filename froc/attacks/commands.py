@@ -43,9 +43,12 @@ def load_inputs(probes: str | Path, split: str | None, forget: str | Path | None
 def run_attack_command(*, model: str | Path, probes: str | Path, attack: str, out: str | Path,
                        original: str | Path | None = None, split: str | None = None, forget=None, retain=None,
                        sets: list[str] | None = None, seed: int = 0, batch_size: int = 64, generate: bool = False,
-                       device: str = "auto", dtype: str = "auto") -> AttackRun:
+                       device: str = "auto", dtype: str = "auto", prompt: dict | None = None) -> AttackRun:
     """Load models and data, score the unattacked model, run the attack, write
-    ``OUT/attack_scores.parquet`` (per-sample attacks) and ``OUT/attack.json``."""
+    ``OUT/attack_scores.parquet`` (per-sample attacks) and ``OUT/attack.json``.
+
+    ``prompt``: prompt format fields over the model folder's ``prompt_format.json`` (None values keep it).
+    """
     from froc.attacks.registry import build_params, get_attack, run_attack
     from froc.metrics.scoring import score_probes
     from froc.models.loading import load_model
@@ -56,7 +59,10 @@ def run_attack_command(*, model: str | Path, probes: str | Path, attack: str, ou
     items, forget_items, retain_items, refusals, source = load_inputs(probes, split, forget, retain)
     m, tok = load_model(model, dtype=dtype, device=device)
     orig = load_model(original, dtype=dtype, device=device)[0] if original is not None else None
-    score_kwargs = {"batch_size": batch_size, "generate": generate, "progress": False}
+    from froc.models.encoding import model_format
+
+    fmt = model_format(model, **(prompt or {}))
+    score_kwargs = {"batch_size": batch_size, "generate": generate, "progress": False, "fmt": fmt}
     res = run_attack(attack, m, tok, items, original=orig, forget=forget_items, retain=retain_items,
                      refusals=refusals, seed=seed, score_kwargs=score_kwargs, **params)
     before = None

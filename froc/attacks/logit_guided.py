@@ -34,6 +34,7 @@ import torch
 
 from froc.attacks.base import DEFAULT_SCORE_KWARGS, AttackInputs, knowledge_summary
 from froc.errors import ConfigError
+from froc.metrics.membership import MINK_K
 from froc.models.encoding import collate, collate_prompts, length_buckets, pad_token_id, to_device
 from froc.models.kvcache import cache_kwargs, output_cache
 
@@ -183,7 +184,7 @@ def attack(inputs: AttackInputs, p: LogitGuidedParams):
                                          batch_size=p.batch_size)
     finally:
         post.train(modes[0]), pre.train(modes[1])
-    table = build_table(inputs.probes, plan, raw, guided, mink_k=float(kw.get("mink_k", 0.2)),
+    table = build_table(inputs.probes, plan, raw, guided, mink_k=float(kw.get("mink_k", MINK_K)),
                         model_name="logit_guided")
     rec_greedy, _ = rouge_l(greedy, plan.references)
     rec_pre, _ = rouge_l(greedy_pre, plan.references)

@@ -111,13 +111,17 @@ def run_attack(name: str, model, tokenizer, probes: Sequence[Any], *, original=N
     if missing:
         raise ConfigError(f"attack '{name}' needs {', '.join(missing)} (inputs: {', '.join(INPUTS)})")
     probes = list(probes)
+    from froc.models.encoding import DEFAULT_FORMAT, resolve_format
+
+    score_kwargs = dict(score_kwargs or {})  # the format with add_bos decided by the tokenizer (attacks read it)
+    score_kwargs["fmt"] = resolve_format(score_kwargs.get("fmt", DEFAULT_FORMAT), tokenizer)
     if spec.per_sample and not probes:
         raise ConfigError(f"attack '{name}' needs at least one probe to score")
     inputs = AttackInputs(model=model, tokenizer=tokenizer, probes=probes, original=original,
                           forget=list(forget) if forget is not None else None,
                           retain=list(retain) if retain is not None else None,
                           refusals=list(refusals) if refusals is not None else None,
-                          seed=int(seed), score_kwargs=dict(score_kwargs or {}))
+                          seed=int(seed), score_kwargs=score_kwargs)
     t0 = time.perf_counter()
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     py_state, np_state = random.getstate(), np.random.get_state()

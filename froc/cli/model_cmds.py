@@ -93,18 +93,46 @@ def eval_cmd(
     hidden_layers: str = typer.Option("auto", "--hidden-layers", help="Layers for CKA: auto, none, or e.g. 2,4."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="tofu, muse or wmdp: --probes is its folder; its published metrics (--split: forget split / corpus / subset)."),
+    template: Optional[str] = typer.Option(None, "--template", help="Prompt template with {question} (default: the model folder's prompt_format.json, else 'Question: {question}\\nAnswer:')."),
+    answer_prefix: Optional[str] = typer.Option(None, "--answer-prefix", help="Text between prompt and answer (default ' ')."),
+    chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Prompt with the tokenizer's chat template (the question as the user message)."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System message of the chat template (implies --chat)."),
+    answer_eos: Optional[bool] = typer.Option(None, "--answer-eos/--no-answer-eos", help="Score an EOS after QA answers (default yes, as TOFU)."),
+    lm_eval: Optional[str] = typer.Option(None, "--lm-eval", help="Comma-separated lm-evaluation-harness tasks, data on local paths (extra 'lmeval')."),
+    lm_eval_include: Optional[Path] = typer.Option(None, "--lm-eval-include", help="Folder of lm-eval task YAMLs whose data are local files."),
 ) -> None:
     """Score a model on probes (once per model, batched) and print TOFU/MUSE/membership/extraction metrics.
+
+    The prompt format is the model folder's prompt_format.json (written by froc unlearn and froc export),
+    else the default; --template, --answer-prefix, --chat, --system-prompt, --answer-eos override it.
 
     Examples:
 
       froc eval --model runs/npo --probes probes.jsonl --out eval/npo
 
       froc eval --model runs/npo --probes bench --split forget10 --oracle cache/oracle --original cache/target --out eval/npo
+
+      froc eval --model runs/npo --benchmark tofu --probes data/TOFU --split forget10 --oracle tofu_retain90 --out eval/tofu
+
+      froc eval --model runs/npo --probes probes.jsonl --lm-eval arc_easy --lm-eval-include tasks/ --out eval/npo
     """
     from froc.errors import FrocError
     from froc.cli.printing import print_metrics
     from froc.metrics.evaluate import evaluate
+
+    prompt = {"template": template, "answer_prefix": answer_prefix, "chat": chat, "system_prompt": system_prompt,
+              "add_eos": answer_eos}
+    if benchmark is not None or lm_eval is not None:
+        from froc.metrics.extra_eval import run_eval_extras
+
+        try:
+            typer.echo(run_eval_extras(model, out, benchmark=benchmark, probes=probes, split=split, oracle=oracle,
+                                       prompt=prompt, lm_eval=lm_eval, lm_eval_include=lm_eval_include,
+                                       batch_size=batch_size, device=device, dtype=dtype))
+        except (FrocError, OSError) as e:
+            _fail(e)
+        return
 
     layers = {"auto": "auto", "none": None}.get(hidden_layers)
     if hidden_layers not in ("auto", "none"):
@@ -113,7 +141,7 @@ def eval_cmd(
         except ValueError:
             _fail(ValueError(f"--hidden-layers must be auto, none or comma-separated integers, got {hidden_layers!r}"))
     try:
-        res = evaluate(model, probes=probes, oracle=oracle, original=original, out=out, split=split,
+        res = evaluate(model, probes=probes, oracle=oracle, original=original, out=out, split=split, fmt=prompt,
                        metrics=[m.strip() for m in metrics.split(",")] if metrics else None, batch_size=batch_size,
                        generate=not no_generate, max_new_tokens=max_new_tokens, hidden_layers=layers, device=device,
                        dtype=dtype)
@@ -141,6 +169,11 @@ def attack_cmd(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
     list_attacks: bool = typer.Option(False, "--list", help="List the attacks, their parameters and exit."),
+    template: Optional[str] = typer.Option(None, "--template", help="Prompt template with {question} (default: the model folder's prompt_format.json, else 'Question: {question}\\nAnswer:')."),
+    answer_prefix: Optional[str] = typer.Option(None, "--answer-prefix", help="Text between prompt and answer (default ' ')."),
+    chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Prompt with the tokenizer's chat template (the question as the user message)."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System message of the chat template (implies --chat)."),
+    answer_eos: Optional[bool] = typer.Option(None, "--answer-eos/--no-answer-eos", help="Score an EOS after QA answers (default yes, as TOFU)."),
 ) -> None:
     """Attack an unlearned model and re-score the forget probes (knowledge before vs after).
 
@@ -169,7 +202,9 @@ def attack_cmd(
     try:
         run = run_attack_command(model=model, probes=probes, attack=attack, out=out, original=original, split=split,
                                  forget=forget, retain=retain, sets=sets, seed=seed, batch_size=batch_size,
-                                 generate=generate, device=device, dtype=dtype)
+                                 generate=generate, device=device, dtype=dtype,
+                                 prompt={"template": template, "answer_prefix": answer_prefix, "chat": chat,
+                                         "system_prompt": system_prompt, "add_eos": answer_eos})
     except (FrocError, ValueError, OSError) as e:
         _fail(e)
     print_attack(run)

@@ -75,6 +75,14 @@ def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config
             raise ConfigError(f"--checkpoints expects comma-separated step numbers, got {checkpoints!r}") from None
     settings.update(parse_sets(sets))
     settings["device"] = device
+    if "prompt_format" not in settings:  # the format the model was trained/unlearned with travels with it
+        from froc.models.encoding import load_format
+
+        saved = load_format(model) if Path(model).is_dir() else None
+        if saved is not None:
+            import dataclasses
+
+            settings["prompt_format"] = dataclasses.asdict(saved)
     if lora:
         settings.setdefault("lora", {})
     inputs = [k for k, v in (("retain", retain), ("refusals", refusals)) if v is not None]

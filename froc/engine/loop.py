@@ -31,7 +31,7 @@ from froc.engine.result import UnlearnResult
 from froc.errors import ConfigError
 from froc.methods.base import Batch, Context, Loss, Reference
 from froc.methods.registry import MethodSpec, get_method, method_hparams
-from froc.models.encoding import pad_token_id
+from froc.models.encoding import pad_token_id, resolve_format
 from froc.models.loading import apply_lora, is_peft, resolve_device, resolve_dtype, save_model
 from froc.progress import progress_bar
 
@@ -75,7 +75,7 @@ def unlearn(model, tokenizer, forget, retain=None, method: str = "npo", refusals
         needs = spec.needs_for(mcfg)
         data = prepare_data(tokenizer, forget, retain, refusals, needs, cfg)
         pad_id = pad_token_id(tokenizer)
-        ctx = Context(tokenizer, cfg.prompt_format, pad_id, device, torch.Generator().manual_seed(cfg.seed))
+        ctx = Context(tokenizer, resolve_format(cfg.prompt_format, tokenizer), pad_id, device, torch.Generator().manual_seed(cfg.seed))
 
         # Reference quantities, once, before any weight changes.
         model.eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,4 +94,9 @@ def save_unlearned(result: UnlearnResult, tokenizer, out: str | Path, *, merge_l
     from froc.safe_write import write_text
 
     write_text(out / "unlearn_config.json", json.dumps(result.summary(), indent=2, default=str))  # never via a symlink
+    from froc.models.encoding import FORMAT_FILE, resolve_format
+
+    # the prompt format travels with the weights: froc eval / froc attack read it from the folder
+    fmt = resolve_format(result.config.prompt_format, tokenizer, warn=False)
+    write_text(out / FORMAT_FILE, json.dumps(dataclasses.asdict(fmt), indent=2))
     return out

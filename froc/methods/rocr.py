@@ -34,7 +34,7 @@ from torch import Tensor
 from froc.errors import ConfigError
 from froc.methods.base import Context
 from froc.methods.common import check_layer, decoder_layers, num_layers
-from froc.models.encoding import Encoded, collate, encode_prompt, to_device
+from froc.models.encoding import Encoded, collate, encode_prompt, prefix_ids, to_device
 
 
 @dataclass
@@ -70,12 +70,13 @@ def _subject_position(tokenizer, item, fmt) -> tuple[list[int], int]:
     subject = getattr(item, "subject", None)
     if not subject:
         raise ConfigError(f"rocr needs a 'subject' on every item; item '{getattr(item, 'id', '?')}' has none")
-    bos = [tokenizer.bos_token_id] if fmt.add_bos and tokenizer.bos_token_id is not None else []
     if hasattr(item, "question"):
         text, head = item.question, fmt.template.split("{question}", 1)[0]
         ids = encode_prompt(tokenizer, text, fmt)
+        bos = prefix_ids(tokenizer, fmt, fmt.render(tokenizer, text))
     else:
         text, head = item.text, ""
+        bos = prefix_ids(tokenizer, fmt, text)
         ids = bos + list(tokenizer(text, add_special_tokens=False)["input_ids"])
     at = text.casefold().find(subject.casefold())
     if at < 0:

@@ -18,7 +18,8 @@ from froc.metrics.provenance import environment, utc_now
 from froc.metrics.registry import METRICS, ScoreSet, base_name, compute_metrics, data_notes
 from froc.metrics.scoring import ScoreResult, score_probes
 from froc.utils import json_safe
-from froc.models.encoding import DEFAULT_FORMAT, PromptFormat
+from froc.metrics.membership import MINK_K
+from froc.models.encoding import PromptFormat, model_format
 
 
 @dataclass
@@ -91,6 +92,16 @@ def _as_model(spec, tokenizer, *, dtype, device):
     return spec, tokenizer, None
 
 
+def resolve_eval_format(fmt: PromptFormat | dict | None, model_path: str | Path | None) -> PromptFormat:
+    """The prompt format to score with: ``fmt`` itself; else the model folder's ``prompt_format.json`` (the one
+    it was trained or unlearned with) with the fields of a dict ``fmt`` over it; else the default."""
+    if isinstance(fmt, PromptFormat):
+        return fmt
+    if fmt is not None and not isinstance(fmt, dict):
+        raise ConfigError(f"fmt must be a PromptFormat, a dict of its fields or None, got {type(fmt).__name__}")
+    return model_format(model_path, **(fmt or {}))
+
+
 def _auto_layers(model) -> list[int]:
     """Up to four evenly spaced block outputs (1..L), always including the last."""
     n = int(getattr(model.config, "num_hidden_layers", 0))
@@ -101,8 +112,8 @@ def _auto_layers(model) -> list[int]:
 
 def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = None, *, oracle=None, original=None,
              out: str | Path | None = None, split: str | None = None, metrics: Sequence[str] | None = None,
-             fmt: PromptFormat = DEFAULT_FORMAT, batch_size: int = 64, generate: bool = True,
-             max_new_tokens: int = 16, mink_k: float = 0.2, hidden_layers: Sequence[int] | str | None = "auto",
+             fmt: PromptFormat | dict | None = None, batch_size: int = 64, generate: bool = True,
+             max_new_tokens: int = 16, mink_k: float = MINK_K, hidden_layers: Sequence[int] | str | None = "auto",
              nonmember_group: str = "holdout", dtype: str = "auto", device: str = "auto", seed: int | None = 0,
              data_manifest: dict | None = None, progress: bool = True) -> EvalResult:
     """Evaluate an (unlearned) model on probes, optionally against the retain oracle and the original model.
@@ -121,6 +132,8 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
         nonmember_group: ``meta.group`` of membership non-members (else perturbed answers stand in).
         dtype, device: for models loaded from paths.
         seed, data_manifest: recorded in the provenance.
+        fmt: the prompt format; None = the model folder's ``prompt_format.json`` (else the default); a dict =
+            those fields over it (see :func:`resolve_eval_format`). Comparison models are scored with the same.
         fmt, batch_size, generate, max_new_tokens, mink_k, progress: see :func:`score_probes`.
     """
     t0, started = time.perf_counter(), utc_now()
@@ -136,6 +149,7 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
     if out is not None:  # a read-only or impossible --out fails now, not after scoring
         Path(out).mkdir(parents=True, exist_ok=True)
     target_model, target_tok, target_path = _as_model(model, tokenizer, dtype=dtype, device=device)
+    fmt = resolve_eval_format(fmt, target_path)
     from froc.data.check_tokens import check_finite_scores, check_scorable
 
     # an answer of zero tokens would be a NaN score, read as "forgotten": refused before scoring

@@ -25,6 +25,10 @@ import numpy as np
 
 from froc.metrics.spec import MetricSpec, MissingData, ScoreSet, col, lists
 
+# the default K of Min-K% and Min-K%++: MUSE's (its PrivLeak is 'forget_holdout_Min-40%') and OpenUnlearning's
+# (mia_min_k k=0.4); froc used 0.2 (the Min-K% paper's best setting) before issue 13
+MINK_K = 0.4
+
 
 def n_lowest(n_tokens: int, k: float) -> int:
     """How many of ``n_tokens`` values the Min-K% family averages: ``max(1, floor(k * n))``."""
@@ -59,12 +63,12 @@ def zlib_score(logp_mean: np.ndarray, zlib_len: np.ndarray) -> np.ndarray:
     return np.asarray(logp_mean, dtype=np.float64) / np.asarray(zlib_len, dtype=np.float64)
 
 
-def mink_score(token_logps: Sequence[np.ndarray], k: float = 0.2) -> np.ndarray:
+def mink_score(token_logps: Sequence[np.ndarray], k: float = MINK_K) -> np.ndarray:
     """Min-K% per sample from per-token log-probs (higher = member)."""
     return np.array([min_k_mean(t, k) for t in token_logps], dtype=np.float64)
 
 
-def minkpp_score(token_z: Sequence[np.ndarray], k: float = 0.2) -> np.ndarray:
+def minkpp_score(token_z: Sequence[np.ndarray], k: float = MINK_K) -> np.ndarray:
     """Min-K%++ per sample from per-token standardised log-probs (higher = member)."""
     return mink_score(token_z, k)
 

@@ -14,6 +14,7 @@ from froc.metrics.forward import SequenceScores
 from froc.metrics.generate import _decode
 from froc.metrics.plan import plan_probes
 from froc.metrics.table import ScoreResult, build_table
+from froc.metrics.membership import MINK_K
 from froc.models.encoding import DEFAULT_FORMAT, PromptFormat, pad_token_id
 
 
@@ -33,7 +34,7 @@ def _one(model, ids: list[int], n_prompt: int, device, layers):
 
 
 def score_probes_naive(model, tokenizer, probes: Sequence[Any], *, fmt: PromptFormat = DEFAULT_FORMAT,
-                       generate: bool = True, max_new_tokens: int = 16, mink_k: float = 0.2,
+                       generate: bool = True, max_new_tokens: int = 16, mink_k: float = MINK_K,
                        hidden_layers: Sequence[int] = (), text_prompt_tokens: int = 32, max_length: int | None = None,
                        model_name: str = "model") -> ScoreResult:
     """:func:`froc.metrics.scoring.score_probes`'s table, computed one sequence at a time.

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 from froc.errors import ConfigError
 from froc.metrics.membership import zlib_length
-from froc.models.encoding import DEFAULT_FORMAT, Encoded, PromptFormat, encode_prompt, encode_qa, encode_text
+from froc.models.encoding import (DEFAULT_FORMAT, Encoded, PromptFormat, encode_prompt, encode_qa, encode_text,
+                                  prefix_ids, resolve_format)
 
 
 @dataclass
@@ -38,7 +39,7 @@ class _PretokenizedTokenizer:
     """
 
     def __init__(self, tokenizer, texts: Sequence[str]):
-        self._tok = tokenizer
+        self._tok = self.wrapped_tokenizer = tokenizer
         uniq = list(dict.fromkeys(t for t in texts if t))
         ids = tokenizer(uniq, add_special_tokens=False)["input_ids"] if uniq else []
         self._ids = {t: list(i) for t, i in zip(uniq, ids)}
@@ -54,16 +55,30 @@ class _PretokenizedTokenizer:
         return getattr(self._tok, name)
 
 
-def _texts(probes: Sequence[Any], fmt: PromptFormat) -> list[str]:
+def _texts(tokenizer, probes: Sequence[Any], fmt: PromptFormat) -> list[str]:
+    """Every text ``encode_qa``/``encode_text`` tokenize: prompts, prompt + each answer (one tokenization of
+    the whole string), texts and their MUSE-style prompts."""
     out = []
     for item in probes:
         if _is_qa(item):
-            out.append(fmt.prompt(item.question))
+            prompt = fmt.render(tokenizer, item.question)
+            out.append(prompt)
             answers = [item.answer, getattr(item, "paraphrased_answer", None), *(getattr(item, "perturbed_answers", None) or [])]
-            out.extend(fmt.answer_prefix + a for a in answers if a)
+            out.extend(prompt + fmt.answer_prefix + a for a in answers if a)
         elif isinstance(getattr(item, "text", None), str):
             out.append(item.text)
+            prompt = _text_prompt(item)
+            if prompt:
+                out.append(prompt)
     return out
+
+
+def _text_prompt(item: Any) -> str | None:
+    """A text item's own generation prompt (MUSE VerbMem's ``prompt``, kept in ``meta.prompt`` with
+    ``meta.continuation``), else None (the first ``text_prompt_tokens`` tokens serve)."""
+    meta = getattr(item, "meta", None) or {}
+    p, c = meta.get("prompt"), meta.get("continuation")
+    return p if isinstance(p, str) and p and isinstance(c, str) else None
 
 
 def _is_qa(item: Any) -> bool:
@@ -72,8 +87,15 @@ def _is_qa(item: Any) -> bool:
 
 def plan_probes(tokenizer, probes: Sequence[Any], fmt: PromptFormat = DEFAULT_FORMAT, *, max_new_tokens: int = 16,
                 text_prompt_tokens: int = 32, max_length: int | None = None) -> Plan:
-    """Encode every probe once: scored sequences, generation prompts and references."""
-    tokenizer = _PretokenizedTokenizer(tokenizer, _texts(probes, fmt))
+    """Encode every probe once: scored sequences, generation prompts and references.
+
+    ``fmt.add_bos`` None is resolved to the tokenizer's convention first. A text item with ``meta.prompt`` and
+    ``meta.continuation`` (MUSE VerbMem) is prompted with ``meta.prompt`` and compared with the whole
+    ``meta.continuation``, as MUSE does; other text items with their first ``text_prompt_tokens`` tokens and
+    the next ``max_new_tokens`` tokens of the text.
+    """
+    fmt = resolve_format(fmt, tokenizer)
+    tokenizer = _PretokenizedTokenizer(tokenizer, _texts(tokenizer, probes, fmt))
     plan = Plan([], [], [], [], [], [], [], [])
     prompt_cap = None if max_length is None else max(1, max_length - max_new_tokens)
 
@@ -97,11 +119,16 @@ def plan_probes(tokenizer, probes: Sequence[Any], fmt: PromptFormat = DEFAULT_FO
             plan.gold.append(add(encode_text(tokenizer, item.text, 0, fmt, max_length)))
             plan.para.append(None)
             plan.pert.append([])
-            ids = list(tokenizer(item.text, add_special_tokens=False)["input_ids"]) if item.text else []
-            n = min(text_prompt_tokens, max(len(ids) - 1, 0))
-            bos = [tokenizer.bos_token_id] if fmt.add_bos and tokenizer.bos_token_id is not None else []
-            prompt = bos + ids[:n]
-            plan.references.append(tokenizer.decode(ids[n : n + max_new_tokens], skip_special_tokens=True).strip())
+            bos = prefix_ids(tokenizer, fmt, item.text)
+            own = _text_prompt(item)
+            if own is not None:
+                prompt = bos + list(tokenizer(own, add_special_tokens=False)["input_ids"])
+                plan.references.append(item.meta["continuation"].strip())
+            else:
+                ids = list(tokenizer(item.text, add_special_tokens=False)["input_ids"]) if item.text else []
+                n = min(text_prompt_tokens, max(len(ids) - 1, 0))
+                prompt = bos + ids[:n]
+                plan.references.append(tokenizer.decode(ids[n : n + max_new_tokens], skip_special_tokens=True).strip())
             plan.zlib.append(zlib_length(item.text))
         else:
             raise ConfigError(f"probe {getattr(item, 'id', '?')!r} is neither a QA item (question/answer) "

@@ -35,7 +35,7 @@ import torch
 from froc.errors import ConfigError
 from froc.metrics.forward import SequenceScores, can_share_prompts, forward_scores, layer_indices, token_stats
 from froc.metrics.generate import greedy_generate
-from froc.metrics.membership import n_lowest
+from froc.metrics.membership import MINK_K, n_lowest
 from froc.metrics.plan import Plan, plan_probes
 from froc.metrics.provenance import provenance, utc_now
 from froc.metrics.table import COLUMNS, LIST_COLUMNS, ScoreResult, build_table
@@ -63,7 +63,7 @@ def _check(batch_size: int, max_new_tokens: int, mink_k: float, hidden_pool: str
 
 
 def score_probes(model, tokenizer, probes: Sequence[Any], *, fmt: PromptFormat = DEFAULT_FORMAT, batch_size: int = 64,
-                 generate: bool = True, max_new_tokens: int = 16, mink_k: float = 0.2,
+                 generate: bool = True, max_new_tokens: int = 16, mink_k: float = MINK_K,
                  hidden_layers: Sequence[int] | None = None, hidden_pool: str = "answer",
                  text_prompt_tokens: int = 32, max_length: int | None = None, model_name: str = "model",
                  model_path: str | Path | None = None, data_manifest: dict | None = None, seed: int | None = None,
@@ -78,7 +78,7 @@ def score_probes(model, tokenizer, probes: Sequence[Any], *, fmt: PromptFormat =
         batch_size: sequences per forward pass and prompts per generation batch.
         generate: also produce greedy answers (ROUGE, gen_correct); off -> those columns are NaN/None.
         max_new_tokens: generation budget (also the length of a text item's reference continuation).
-        mink_k: K of Min-K% and Min-K%++ (share of lowest tokens, at least one token).
+        mink_k: K of Min-K% and Min-K%++ (share of lowest tokens, at least one token); default 0.4 as MUSE.
         hidden_layers: hidden-state indices (0 = embeddings, -1 = last) to mean-pool; None = none.
         hidden_pool: pool over ``answer`` tokens or ``prompt`` tokens of the gold sequence.
         text_prompt_tokens: prompt length of text items' continuation (VerbMem).

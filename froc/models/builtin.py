@@ -27,7 +27,7 @@ from froc.models.sft import SFTConfig, answer_exact_match, train_sft
 from froc.models.tokenizer import train_bpe_tokenizer
 from froc.progress import console, hf_progress
 
-BUILTIN_VERSION = "2"
+BUILTIN_VERSION = "4"  # 4: the tokenizer adds its BOS itself (add_special_tokens); prompts follow it
 
 
 def default_epochs(n_people: int) -> int:

@@ -121,7 +121,7 @@ def export_model(run_dir: str | Path, config_id: str | None = None, out: str | P
         raise ConfigError(f"the rebuilt model of '{cid}' does not reproduce its stored scores (columns differ: "
                           f"{', '.join(bad)}); this machine or library version computes other weights than the sweep "
                           "did, so the export would not be the certified model. Re-run the sweep here.")
-    from froc.models.encoding import DEFAULT_FORMAT
+    from froc.models.encoding import DEFAULT_FORMAT, resolve_format, save_format
 
     dest.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(dest), safe_serialization=True)
@@ -141,5 +141,6 @@ def export_model(run_dir: str | Path, config_id: str | None = None, out: str | P
         "scores_sha256": _digest(stored), "verified": "re-scored after re-training: identical to the stored scores",
     }
     (dest / "certificate.json").write_text(json.dumps(cert, indent=2, default=str), encoding="utf-8")
-    (dest / "prompt_format.json").write_text(json.dumps(dataclasses.asdict(DEFAULT_FORMAT), indent=2), encoding="utf-8")
+    # the format the sweep trained and scored with (its default), with add_bos as the tokenizer decided it
+    save_format(resolve_format(DEFAULT_FORMAT, tok, warn=False), dest)
     return dest

@@ -29,14 +29,16 @@ def bench():
 
 def test_target_is_far_from_the_oracle(bench):
     """The target was trained on the forget people: its forget truth ratios differ from the oracle's
-    (KS p < 1e-3) and its forget items are recognisable (PrivLeak strongly positive)."""
+    (KS p < 1e-3) and its forget items are recognisable (PrivLeak strongly positive in froc's orientation,
+    negative in MUSE's)."""
     from froc.metrics.evaluate import evaluate
 
     model, tok = bench["target"]
     res = evaluate(model, tok, bench["probes"], oracle=bench["oracle_scores"], hidden_layers=None,
-                   metrics=["tofu/forget_quality", "muse/privleak", "mia/mink_auc"], **bench["kw"])
+                   metrics=["tofu/forget_quality", "muse/privleak", "muse/privleak_froc", "mia/mink_auc"], **bench["kw"])
     assert res.metrics["tofu/forget_quality"] < 1e-3
-    assert res.metrics["muse/privleak"] > 20
+    assert res.metrics["muse/privleak_froc"] > 20
+    assert res.metrics["muse/privleak"] < 0
     assert res.metrics["mia/mink_auc"] > 0.6
 
 

@@ -77,15 +77,18 @@ def test_membership_with_holdout_group_and_with_perturbed_fallback():
     """With holdout rows: members gold_logp_mean (-1, -2) vs holdout (-3, -2) -> 3.5/4 = 0.875.
     Without: members (-1, -2) vs perturbed (-0.5, -3) -> pairs: -1<-0.5 (0), -1>-3 (1), -2<-0.5 (0),
     -2>-3 (1) -> 0.5. PrivLeak: target Min-K% AUC 1.0 (members -1,-2 vs perturbed -3,-4), oracle 0.5
-    (members -1,-4 vs -3,-2: 1 + 1 + 0 + 0 -> 0.5) -> (1 - 0.5)/0.5*100 = 100."""
+    (members -1,-4 vs -3,-2: 1 + 1 + 0 + 0 -> 0.5) -> froc's orientation (1 - 0.5)/0.5*100 = 100; MUSE's
+    ((1-1) - (1-0.5))/(1-0.5)*100 = -100 (issue 13: MUSE's is the default)."""
     hold = table([dict(gold_logp_mean=-1.0), dict(gold_logp_mean=-2.0),
                   dict(group="holdout", gold_logp_mean=-3.0), dict(group="holdout", gold_logp_mean=-2.0)])
     assert_allclose(compute_metrics(ScoreSet(target=hold), ["mia/loss_auc"])[0]["mia/loss_auc"], 0.875)
     t = table([dict(gold_logp_mean=-1.0, perturbed_logp_mean=[-0.5], mink=-1.0, perturbed_mink=[-3.0]),
                dict(gold_logp_mean=-2.0, perturbed_logp_mean=[-3.0], mink=-2.0, perturbed_mink=[-4.0])])
     o = table([dict(mink=-1.0, perturbed_mink=[-3.0]), dict(mink=-4.0, perturbed_mink=[-2.0])])
-    m, _ = compute_metrics(ScoreSet(target=t, oracle=o), ["mia/loss_auc", "mia/mink_auc", "muse/privleak"])
-    assert_allclose([m["mia/loss_auc"], m["mia/mink_auc"], m["muse/privleak"]], [0.5, 1.0, 100.0])
+    m, _ = compute_metrics(ScoreSet(target=t, oracle=o), ["mia/loss_auc", "mia/mink_auc", "muse/privleak",
+                                                          "muse/privleak_froc"])
+    assert_allclose([m["mia/loss_auc"], m["mia/mink_auc"], m["muse/privleak"], m["muse/privleak_froc"]],
+                    [0.5, 1.0, -100.0, 100.0])
     assert any("perturbed answers of forget probes serve as non-members" in n for n in data_notes(ScoreSet(target=t)))
 
 
