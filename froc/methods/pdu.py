@@ -8,9 +8,10 @@ Problem: ``min_theta F(theta)  s.t.  R(theta) <= eps`` with the forget loss
 ``F = mean_b mean_t (max_v z_t,v - mean_v z_t,v)^2`` over the logits z of the positions predicting forget
 answer tokens (zero exactly when the next-token distribution is uniform) and ``R = mean mnll_r`` the
 retain NLL. Lagrangian ``L = g * F + lam * (R - eps)``; the dual variable follows projected ascent,
-``lam <- max(0, lam + eta * (R - eps))``, once per optimizer step (on the first micro-batch of the step,
-with the retain loss of that micro-batch), starting from ``retain_preference``. With ``primal_dual=False``
-lam stays fixed (a plain weighted sum).
+``lam <- max(0, lam + eta * (R - eps))``, once per optimizer step: every micro-batch of step s uses the same
+lam_s, and lam_(s+1) is computed from the mean retain loss of step s's micro-batches when step s+1 starts
+(so the update does not depend on how a batch is split into micro-batches). lam_1 = ``retain_preference``.
+With ``primal_dual=False`` lam stays fixed (a plain weighted sum).
 
 Defaults (reference toolkit's config): g = 1, lam_0 = 1, eta = 1, no dual warm-up. The reference leaves
 ``retain_loss_eps`` to the user ("look at the retain loss of the pretrained model and choose a larger
@@ -95,7 +96,7 @@ def setup(model, data, ctx: Context, cfg: PDUConfig) -> dict:
     if eps is None:
         initial = mean_retain_nll(model, data, ctx)
         eps = initial + cfg.eps_margin
-    ctx.state.update(lam=float(cfg.retain_preference), eps=float(eps), lam_step=0)
+    ctx.state.update(lam=float(cfg.retain_preference), eps=float(eps), cur_step=0, pending=[])
     return {"retain_loss_eps": eps, "initial_retain_nll": initial}
 
 
@@ -105,11 +106,13 @@ def compute(model, batch: Batch, ctx: Context, cfg: PDUConfig) -> Loss:
     logp_r, mask_r = token_logprobs(model, batch.retain)
     r = mnll(logp_r, mask_r).mean()
     st = ctx.state
+    if ctx.step != st["cur_step"]:  # a new optimizer step: the dual update from the previous step's retain losses
+        if cfg.primal_dual and st["pending"] and st["cur_step"] > cfg.dual_warmup_steps:
+            st["lam"] = dual_update(st["lam"], sum(st["pending"]) / len(st["pending"]), st["eps"], cfg.dual_step_size)
+        st["cur_step"], st["pending"] = ctx.step, []
     lam, eps = st["lam"], st["eps"]
     retain = lam * (r - eps)
-    # one dual step per optimizer step, after the warm-up, only while training (not in no-grad evaluations)
-    if cfg.primal_dual and torch.is_grad_enabled() and ctx.step > cfg.dual_warmup_steps and st["lam_step"] != ctx.step:
-        st["lam"] = dual_update(lam, float(r.detach()), eps, cfg.dual_step_size)
-        st["lam_step"] = ctx.step
+    if torch.is_grad_enabled():  # only training passes feed the dual update (not no-grad evaluations)
+        st["pending"].append(float(r.detach()))
     parts = {"logit_margin": f.detach(), "retain_nll": r.detach(), "retain_preference": torch.tensor(lam)}
     return Loss(forget=cfg.forget_weight * f, retain=retain, parts=parts)

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 from froc.errors import unknown_choice
-from froc.methods import (adv, altpo, catnip, ceu, dpo, embed_ga, ga, ga_kl, graddiff, idkpo, mrp, npo, pdu, rmu,
-                          rocr, sam, satimp, scope, simnpo, undial, wga, wrapper)
+from froc.methods import (adv, altpo, bild, catnip, ceu, dpo, embed_ga, ga, ga_kl, graddiff, icu, idkpo, mrp, npo,
+                          pdu, rmu, roka, rocr, sam, satimp, scope, simnpo, srmu, tru, undial, wga,
+                          wrapper)
 from froc.methods.base import LossFn
 from froc.settings import coerce_fields
 
@@ -159,6 +160,24 @@ METHODS: dict[str, MethodSpec] = {
                    "in LLMs, https://arxiv.org/abs/2409.13474", altpo.AltPOConfig, altpo.compute,
                    needs=frozenset({"ref_seq_logprobs", "retain"}), setup=altpo.setup,
                    summary="DPO towards the model's own sampled alternative answers"),
+        MethodSpec("srmu", "Feature-selective representation misdirection (SRMU, seed paper); RMU: Li et al. 2024, "
+                   "https://arxiv.org/abs/2403.03218", srmu.SRMUConfig, srmu.compute,
+                   needs=frozenset({"retain", "ref_model"}), summary="RMU push on forget-specific features only",
+                   trainable=srmu.trainable, setup=srmu.setup, lora=False),
+        MethodSpec("tru", "Targeted reasoning unlearning (TRU, seed paper)", tru.TRUConfig, tru.compute,
+                   needs=frozenset({"retain"}), setup=tru.setup,
+                   summary="CE on a reasoning target (scope + refusal) + GA on the answer"),
+        MethodSpec("icu", "Tang et al., Learn while Unlearn: An Iterative Unlearning Framework for Generative "
+                   "Language Models (ICU, seed paper)", icu.ICUConfig, icu.compute,
+                   needs=lambda cfg: {"retain"} | ({"ref_model"} if cfg.contrast_weight != 0 else set()),
+                   setup=icu.setup, summary="GA on still-remembered items + InfoNCE keeping retain states"),
+        MethodSpec("bild", "Bidirectional logit distillation for LLM unlearning (BILD, seed paper)",
+                   bild.BILDConfig, bild.compute,
+                   needs=lambda cfg: {"ref_model"} | ({"retain"} if cfg.boundary_weight != 0 else set()),
+                   setup=bild.setup, summary="distil an instructed-to-refuse teacher + push answers down"),
+        MethodSpec("roka", "RoKA: knowledge-preserving unlearning by neural healing (seed paper)", roka.RoKAConfig,
+                   roka.compute, needs=frozenset({"ref_seq_logprobs", "retain"}), setup=roka.setup,
+                   summary="NPO on forget + healing NLL on conceptual neighbours"),
     ]
 }
 

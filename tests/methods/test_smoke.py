@@ -16,6 +16,7 @@ from froc.methods.common import decoder_layers
 # Small-model settings where a method's defaults are sized for 7B models.
 TINY_HPARAMS = {
     "rmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
+    "srmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
     "adv_ga": {"eps": 1.0, "pgd_steps": 2},
     "adv_npo": {"eps": 1.0, "pgd_steps": 2},
     "altpo": {"n_alternatives": 2, "max_new_tokens": 6},
@@ -47,7 +48,7 @@ def _expected_trained(method, model):
     names = {n for n, _ in model.named_parameters()}
     pick = lambda t: {n for n, p in model.named_parameters() if p is t}
     layers = decoder_layers(model)
-    if method == "rmu":  # layer 1 -> down_proj of layers 0..1
+    if method in ("rmu", "srmu"):  # layer 1 -> down_proj of layers 0..1
         return pick(layers[0].mlp.down_proj.weight) | pick(layers[1].mlp.down_proj.weight)
     if method == "embed_ga":
         return pick(model.get_input_embeddings().weight)

@@ -1,0 +1,105 @@
+"""Losses of the seed-paper methods added in issue 16 (srmu, ...), expected values derived by hand in each docstring."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from froc.data.schema import QAItem
+from froc.errors import ConfigError
+from froc.methods.bild import token_kl, unlikelihood, with_prefix
+from froc.methods.roka import nearest_by_similarity, roka_loss
+from froc.methods.icu import gated_ascent, info_nce, memorisation_accuracy, pooled
+from froc.methods.srmu import gated_direction, importance_gate, srmu_loss
+from froc.methods.tru import reasoning_target, tru_loss
+from froc.models.encoding import Encoded
+
+T = torch.tensor
+
+
+def test_srmu_importance_gate_selects_forget_specific_features():
+    """a_f = (4, 1, 2, 1), a_r = (1, 1, 4, .5): scores ~ (4, 1, .5, 2) (the 1e-6 * mean(a_r) term is negligible).
+    fraction .5 -> k = 2 -> features 0 and 3; fraction .25 -> k = 1 -> feature 0; fraction .3 -> ceil(1.2) = 2."""
+    a_f, a_r = T([4.0, 1.0, 2.0, 1.0]), T([1.0, 1.0, 4.0, 0.5])
+    assert importance_gate(a_f, a_r, 0.5).tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert importance_gate(a_f, a_r, 0.25).tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert importance_gate(a_f, a_r, 0.3).tolist() == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_srmu_gated_direction():
+    """u = (.3, .5, .9, .4), gate (1, 0, 0, 1): (.3, 0, 0, .4) / .5 = (.6, 0, 0, .8)."""
+    assert_close(gated_direction(T([0.3, 0.5, 0.9, 0.4]), T([1.0, 0.0, 0.0, 1.0])), T([0.6, 0.0, 0.0, 0.8]))
+
+
+def test_srmu_loss():
+    """Forget token 0: state (2, 3), reference (0, 1), shift c v = (1, 0) -> target (1, 1), error (1, 2):
+    (1 + 4) / 2 = 2.5; token 1 is padding (mask 0) and must not count.
+    Retain state (1, 1) vs reference (0, 0): (1 + 1) / 2 = 1; alpha = 2 -> 2."""
+    h_f = T([[[2.0, 3.0], [50.0, 50.0]]])
+    h_f_ref = T([[[0.0, 1.0], [0.0, 0.0]]])
+    f, r = srmu_loss(h_f, h_f_ref, T([[1.0, 0.0]]), T([[1.0, 0.0]]), T([[[1.0, 1.0]]]), T([[[0.0, 0.0]]]),
+                     T([[1.0]]), alpha=2.0)
+    assert_close(f, T(2.5))
+    assert_close(r, T(2.0))
+
+
+def test_tru_targets_user_given_or_from_the_template():
+    """An item's meta.reasoning_target wins; otherwise the template gets subject and question."""
+    it = QAItem(id="a", subject="Alda Voss", question="Where was she born?", answer="Marrow Bay")
+    assert reasoning_target(it, "{subject}: no. ({question})") == "Alda Voss: no. (Where was she born?)"
+    it.meta["reasoning_target"] = "Out of scope, I don't know."
+    assert reasoning_target(it, "{subject}") == "Out of scope, I don't know."
+    with pytest.raises(ConfigError, match="placeholder"):
+        reasoning_target(QAItem(id="b", subject="s", question="q", answer="a"), "{person}")
+
+
+def test_tru_loss():
+    """Target log-probs (-1, -3) -> mnll 2; answer log-prob -.5 -> mnll .5; g = 2: 2 - 2 * .5 = 1."""
+    got = tru_loss(T([[-1.0, -3.0]]), T([[1.0, 1.0]]), T([[-0.5, 0.0]]), T([[1.0, 0.0]]), ga_weight=2.0)
+    assert_close(got, T(1.0))
+
+
+def test_icu_gated_ascent_and_memorisation_accuracy():
+    """Argmax of rows (2, 1), (0, 3), (5, 0) vs targets 0, 0, 0: hit, miss, hit. Sequence 1 holds rows 1-2
+    (accuracy .5), sequence 2 row 3 (1.0). Gated ascent: nll (2, 4), active (1, 0) -> -(1 * 2 + 0 * 4) / 2 = -1."""
+    logits = T([[2.0, 1.0], [0.0, 3.0], [5.0, 0.0]])
+    ma = memorisation_accuracy(logits, T([0, 0, 0]), T([[True, True], [True, False]]))
+    assert_close(ma, T([0.5, 1.0]))
+    assert_close(gated_ascent(T([2.0, 4.0]), T([1.0, 0.0])), T(-1.0))
+
+
+def test_icu_pooled_and_info_nce():
+    """Pooling (1, 2, 9) over mask (1, 1, 0) -> 1.5. Shared negative n = (0, 1), tau 1.
+    Row 1: z = (1, 0), positive (1, 0): cosines (1 | 0) -> log(1 + e^(0 - 1)) = 0.3132617.
+    Row 2: z = (0, 1), positive (1, 1): cosines (1/sqrt 2 | 1) -> log(1 + e^(1 - 0.7071068)) = 0.8502790.
+    Mean 0.5817703. Rows never see each other's positives (no in-batch negatives): row 1 alone gives 0.3132617."""
+    assert_close(pooled(T([[[1.0], [2.0], [9.0]]]), T([[1, 1, 0]])), T([[1.5]]))
+    neg = T([[0.0, 1.0]])
+    assert_close(info_nce(T([[1.0, 0.0]]), T([[1.0, 0.0]]), neg, temperature=1.0), T(0.3132617))
+    got = info_nce(T([[1.0, 0.0], [0.0, 1.0]]), T([[1.0, 0.0], [1.0, 1.0]]), neg, temperature=1.0)
+    assert_close(got, T(0.5817703))
+
+
+def test_bild_kl_unlikelihood_and_teacher_prefix():
+    """Teacher logits (ln 3, 0) -> (.75, .25), student (0, 0) -> (.5, .5):
+    KL = .75 ln 1.5 + .25 ln .5 = 0.1308120. Student (ln 3, 0, 0) -> p = (.6, .2, .2); true token 0:
+    unlikelihood -log(1 - .6) = 0.9162907. The prefix goes after bos; the answer tokens keep their place at the end."""
+    assert_close(token_kl(T([[0.0, 0.0]]), T([[math.log(3.0), 0.0]])), T([0.1308120]))
+    assert_close(unlikelihood(T([[math.log(3.0), 0.0, 0.0]]), T([0])), T([0.9162907]))
+    e = with_prefix(Encoded([1, 10, 11, 12, 2], 3), [7, 8], bos=1)
+    assert (e.ids, e.n_prompt) == ([1, 7, 8, 10, 11, 12, 2], 5)
+    assert with_prefix(Encoded([10, 12], 1), [7], bos=1).ids == [7, 10, 12]
+
+
+def test_roka_neighbours_by_similarity_and_loss():
+    """Forget states (1, 0), (0, 1); retain (1, 1) (cos 0.707 to both), (-1, 0) (cos 0 at best), (2, 0.1) (cos 0.9988 to
+    the first): the 2 nearest are rows 0 and 2. Loss: NPO with b = .5 at log-ratio 0 is 4 ln 2 = 2.7725887 (as in
+    test_npo_loss); neighbour mnll (1, 3) with w_n = 2: 2 * 2 = 4."""
+    got = nearest_by_similarity(T([[1.0, 0.0], [0.0, 1.0]]), T([[1.0, 1.0], [-1.0, 0.0], [2.0, 0.1]]), 2)
+    assert got == [0, 2]
+    npo, heal = roka_loss(T([-2.0]), T([-2.0]), T([1.0, 3.0]), beta=0.5, neighbour_weight=2.0)
+    assert_close(npo, T(2.7725887))
+    assert_close(heal, T(4.0))
