@@ -17,6 +17,11 @@ from froc.models.logprobs import logprobs_from_logits
 
 
 def test_batched_scorer_equals_naive(tiny):
+    """Against the independent reference (froc.metrics.naive: own tokenization, loops and column definitions).
+
+    Catches (each run once as a deliberate bug, and kept by test_naive_reference_catches_deliberate_bugs):
+    Min-K%++ computed from log-probs instead of z-scores; a +0.1 nat shift of the batched log-probs; an
+    answer boundary one token late in froc.models.encoding.encode_qa."""
     model, tok = tiny
     probes = mixed_probes()
     fast = score_probes(model, tok, probes, batch_size=3, hidden_layers=[1, -1], progress=False)
@@ -31,7 +36,10 @@ def test_batched_scorer_equals_naive(tiny):
 
 
 def test_batched_scorer_equals_naive_on_trained_model(trained):
-    """Same on a model with peaked distributions, where argmax hits and generations are non-trivial."""
+    """Same on a model with peaked distributions, where argmax hits and generations are non-trivial.
+
+    Catches the same deliberate bugs as test_batched_scorer_equals_naive (Min-K%++ from log-probs, +0.1 nat
+    shift, answer boundary one token late), here with hits and generations that are not all False/empty."""
     model, tok = trained
     probes = mixed_probes()
     fast = score_probes(model, tok, probes, batch_size=4, progress=False)
@@ -168,3 +176,63 @@ def test_bad_settings_are_config_errors(tiny):
             score_probes(model, tok, fact_probes()[:1], progress=False, **kw)
     with pytest.raises(ConfigError, match="neither"):
         score_probes(model, tok, [object()], progress=False)
+
+
+def _minkpp_from_logp(monkeypatch):
+    import froc.metrics.forward as forward
+
+    monkeypatch.setattr(forward, "_z", lambda logp, mu, var: logp)  # z-scores replaced by the log-probs
+
+
+def _shift_logp(monkeypatch):
+    import froc.metrics.forward as forward
+
+    real = forward._answer_stats
+
+    def shifted(*a, **kw):
+        lp, mu, var, hits = real(*a, **kw)
+        return lp + 0.1, mu, var, hits  # +0.1 nat on every scored token
+
+    monkeypatch.setattr(forward, "_answer_stats", shifted)
+
+
+def _late_boundary(monkeypatch):
+    import froc.metrics.plan as plan
+    from froc.models.encoding import Encoded
+
+    real = plan.encode_qa
+    monkeypatch.setattr(plan, "encode_qa", lambda *a, **kw: Encoded(real(*a, **kw).ids, real(*a, **kw).n_prompt + 1))
+
+
+@pytest.mark.parametrize("bug", [_minkpp_from_logp, _shift_logp, _late_boundary])
+def test_naive_reference_catches_deliberate_bugs(tiny, monkeypatch, bug):
+    """The reference is independent of the real scorer: each deliberate bug in the real scorer's forward
+    passes or planning makes the batched table differ from the naive one (a reference that shared the
+    planning/table code with the scorer would carry the bug too and pass)."""
+    model, tok = tiny
+    probes = mixed_probes()
+    naive = score_probes_naive(model, tok, probes, generate=False).table
+    bug(monkeypatch)
+    buggy = score_probes(model, tok, probes, batch_size=3, generate=False, progress=False).table
+    with pytest.raises(AssertionError):
+        assert_tables_close(buggy, naive)
+
+
+def test_naive_reference_shares_no_code_with_the_scorer():
+    """froc.metrics.naive imports nothing of the scorer's planning, forward passes, table building, generation,
+    encoding or metric functions (only the result type and column names of froc.metrics.table)."""
+    import ast
+    from pathlib import Path
+
+    import froc.metrics.naive as naive
+
+    tree = ast.parse(Path(naive.__file__).read_text())
+    imported = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("froc"):
+            imported.setdefault(node.module, set()).update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            assert not any(a.name.startswith("froc") for a in node.names)
+    assert imported.get("froc.metrics.table", set()) <= {"COLUMNS", "ScoreResult"}
+    assert set(imported) <= {"froc.metrics.table", "froc.models.encoding"}, imported
+    assert imported.get("froc.models.encoding", set()) <= {"PromptFormat"}  # the settings record, no encoder

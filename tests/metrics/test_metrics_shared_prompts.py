@@ -56,6 +56,11 @@ def varied_probes():
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
 def test_shared_equals_whole_equals_naive(tiny, batch_size):
+    """Shared-prompt, whole-sequence and independent naive scoring agree.
+
+    Catches (run once as deliberate bugs): Min-K%++ from log-probs instead of z-scores, a +0.1 nat shift of
+    the batched log-probs, an answer boundary one token late in encode_qa (the naive reference tokenizes
+    the whole string itself, so it does not share the bug)."""
     model, tok = tiny
     probes = varied_probes()
     with Calls(model) as calls:
