@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import torch
 
-from froc.engine.config import UnlearnConfig, check_lora, engine_config, resolve_config  # noqa: F401 (re-export)
+from froc.engine.config import UnlearnConfig, check_lora, engine_config
 from froc.engine.data import IndexStream, make_batch, prepare_data, reference_logprobs
 from froc.engine.optim import build_optimizer, is_zeroth_order_step, lr_factor, spsa_gradient_
 from froc.engine.result import UnlearnResult
