@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 from froc.errors import unknown_choice
-from froc.methods import (adv, altpo, bild, catnip, ceu, dpo, embed_ga, ga, ga_kl, graddiff, icu, idkpo, mrp, npo,
-                          pdu, rmu, roka, rocr, sam, satimp, scope, simnpo, srmu, tru, undial, wga,
+from froc.methods import (adv, altpo, attention_shift, bild, catnip, ceu, dpo, embed_ga, ga, ga_kl, graddiff, icu,
+                          idkpo, mrp, npo, pdu, rmu, roka, rocr, sam, satimp, scope, simnpo, srmu, tru, undial, wga,
                           wrapper)
 from froc.methods.base import LossFn
 from froc.settings import coerce_fields
@@ -178,6 +178,9 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("roka", "RoKA: knowledge-preserving unlearning by neural healing (seed paper)", roka.RoKAConfig,
                    roka.compute, needs=frozenset({"ref_seq_logprobs", "retain"}), setup=roka.setup,
                    summary="NPO on forget + healing NLL on conceptual neighbours"),
+        MethodSpec("attention_shift", "Attention-level unlearning by attention shifting (seed paper)",
+                   attention_shift.AttentionShiftConfig, attention_shift.compute, needs=attention_shift.needs,
+                   summary="cut attention to fact tokens + refuse; keep retain attention maps"),
     ]
 }
 

@@ -10,6 +10,7 @@ from torch.testing import assert_close
 
 from froc.data.schema import QAItem
 from froc.errors import ConfigError
+from froc.methods.attention_shift import fact_mask, query_and_key_masks, retention, row_mean, suppression
 from froc.methods.bild import token_kl, unlikelihood, with_prefix
 from froc.methods.roka import nearest_by_similarity, roka_loss
 from froc.methods.icu import gated_ascent, info_nce, memorisation_accuracy, pooled
@@ -103,3 +104,29 @@ def test_roka_neighbours_by_similarity_and_loss():
     npo, heal = roka_loss(T([-2.0]), T([-2.0]), T([1.0, 3.0]), beta=0.5, neighbour_weight=2.0)
     assert_close(npo, T(2.7725887))
     assert_close(heal, T(4.0))
+
+
+def test_attention_shift_masks():
+    """ids [bos=1, 10, 11 | 12, eos=2, pad]: answer tokens at 3, 4, so positions 2 and 3 predict them (queries);
+    prompt keys are 0..2 without bos (0) and never padding (5): keys 1, 2."""
+    batch = {"input_ids": T([[1, 10, 11, 12, 2, 0]]), "labels": T([[-100, -100, -100, 12, 2, -100]]),
+             "attention_mask": T([[1, 1, 1, 1, 1, 0]])}
+    q, k = query_and_key_masks(batch, bos_id=1)
+    assert q.tolist() == [[False, False, True, True, False, False]]
+    assert k.tolist() == [[False, True, True, False, False, False]]
+
+
+def test_attention_shift_importance_suppression_retention():
+    """One layer, two heads, T = 2. Head 0 rows (1, 0), (.5, .5); head 1 rows (1, 0), (.1, .9). Query row 1 only:
+    head mean (.3, .7). Facts = {key 1}: suppression .7. Importance (0, .5, .2, .9) over keys 1..3 with fraction
+    .5 -> ceil(1.5) = 2 keys: 3 and 1. Retention vs a reference with rows (1, 0), (1, 0), head 0 only: row 0 gives 0,
+    row 1 (.5 - 1)^2 + (.5 - 0)^2 = .5; mean over 2 rows .25."""
+    att = T([[[[[1.0, 0.0], [0.5, 0.5]], [[1.0, 0.0], [0.1, 0.9]]]]])  # (L=1, B=1, H=2, T=2, K=2)
+    queries = T([[False, True]])
+    assert_close(row_mean(att, queries), T([[0.3, 0.7]]))
+    assert_close(suppression(att, queries, T([[False, True]])), T([0.7]))
+    got = fact_mask(T([[0.0, 0.5, 0.2, 0.9]]), T([[False, True, True, True]]), 0.5)
+    assert got.tolist() == [[False, True, False, True]]
+    a = T([[[[[1.0, 0.0], [0.5, 0.5]]]]])
+    ref = T([[[[[1.0, 0.0], [1.0, 0.0]]]]])
+    assert_close(retention(a, ref, T([[True, True]])), T([0.25]))
