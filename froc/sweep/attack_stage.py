@@ -61,7 +61,7 @@ def run_attack_stage(store, cfg, prep, summary: SweepSummary, *, progress: bool 
                         res = run_attack(name, model, tok, probes, original=original, forget=prep.forget,
                                          retain=prep.retain, refusals=prep.refusals, seed=cfg.seed,
                                          score_kwargs={"batch_size": cfg.score_batch_size,
-                                                       "max_new_tokens": cfg.max_new_tokens},
+                                                       "max_new_tokens": cfg.max_new_tokens, "fmt": prep.fmt},
                                          **cfg.attack_params.get(name, {}))
                     status, details, scores = "ok", res.details, res.scores
                 except Exception as e:  # noqa: BLE001 - a failing attack is recorded, the sweep goes on

@@ -111,6 +111,25 @@ class LoraSettings(_Strict):
     target_modules: str | list[str] = "all-linear"
 
 
+class PromptSpec(_Strict):
+    """How questions become prompts (``froc.models.encoding.PromptFormat``); unset fields keep the model folder's
+    ``prompt_format.json`` (written by ``froc unlearn`` / ``froc export``), else froc's default."""
+
+    template: str | None = None
+    answer_prefix: str | None = None
+    add_bos: bool | None = None
+    add_eos: bool | None = None
+    chat: bool | None = None
+    system_prompt: str | None = None
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, v):
+        if v is not None and "{question}" not in v:
+            raise ValueError(f"the prompt template must contain '{{question}}', got {v!r}")
+        return v
+
+
 class Budget(_Strict):
     alpha_forget: float = Field(0.2, gt=0, lt=1)
     alpha_utility: float | None = Field(0.2, gt=0, lt=1)
@@ -166,6 +185,7 @@ class SweepConfig(_Strict):
     steps: list[int] = Field(default_factory=lambda: [10, 20, 40])
     batch_size: int | None = Field(None, ge=1)  # None: the engine's default (as `froc unlearn`)
     optimizer: str | None = None  # None: the engine's default (adamw)
+    prompt_format: PromptSpec | None = None  # None: the model folder's prompt_format.json, else the default
     lora: bool | LoraSettings = False  # true: LoRA with defaults (r 8, alpha 16, all linear layers); or the settings
     budget: Budget = Field(default_factory=Budget)
     pvalue: str = "hb"
@@ -406,8 +426,18 @@ def _lora(v):
     return {} if v is True else v.model_dump()
 
 
+def sweep_format(cfg: SweepConfig, model_path: str | None):
+    """The prompt format of a sweep: the model folder's ``prompt_format.json`` (else the default) with the sweep's
+    ``prompt_format`` overrides. Used for training, scoring, attacks and export alike."""
+    from froc.models.encoding import model_format
+
+    over = cfg.prompt_format.model_dump(exclude_none=True) if cfg.prompt_format is not None else {}
+    folder = model_path if model_path and model_path != "builtin" else None
+    return model_format(folder, **over)
+
+
 def engine_setup(cfg: SweepConfig, entry: dict, steps: int, checkpoints: list[int], *, inputs=None,
-                 check_device: bool = True):
+                 check_device: bool = True, fmt=None):
     """The one builder from a sweep entry to a checked engine run (``froc.engine.config.engine_config``),
     used by validation and by the runner, so whatever the engine would refuse is refused before anything
     runs. Settings the sweep leaves unset (None) take the engine's own defaults, as ``froc unlearn`` does."""
@@ -415,7 +445,7 @@ def engine_setup(cfg: SweepConfig, entry: dict, steps: int, checkpoints: list[in
 
     return engine_config(entry, inputs=inputs, check_device=check_device, steps=steps, checkpoints=checkpoints,
                          batch_size=cfg.batch_size, optimizer=cfg.optimizer, seed=cfg.seed, device=cfg.device,
-                         lora=_lora(cfg.lora))
+                         lora=_lora(cfg.lora), prompt_format=fmt)
 
 
 def valid_hparams(method: str) -> list[str] | None:
@@ -448,6 +478,8 @@ def expand_grid(cfg: SweepConfig) -> list[dict]:
             "data": cfg.data.model_dump() if cfg.data else None, "batch_size": cfg.batch_size,
             "optimizer": cfg.optimizer, "lora": cfg.lora if isinstance(cfg.lora, bool) else cfg.lora.model_dump(),
             "seed": cfg.seed}
+    if cfg.prompt_format is not None:  # what the methods train on (kept out of the hash when unset)
+        base["prompt_format"] = cfg.prompt_format.model_dump(exclude_none=True)
     if cfg.threads != 1:  # part of what determines the weights on CPU (kept out of the hash at its default)
         base["threads"] = cfg.threads
     out = []

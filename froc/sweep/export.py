@@ -114,7 +114,7 @@ def export_model(run_dir: str | Path, config_id: str | None = None, out: str | P
     console.print(f"export: re-training {c['method']} ({c['steps']} steps) deterministically", markup=False)
     model, tok, _ = load_unlearned(group, c["steps"], prep, cfg, progress=progress)
     with torch_threads(cfg.threads):
-        fresh = score_model(model, tok, prep.probes, cfg)
+        fresh = score_model(model, tok, prep.probes, cfg, fmt=prep.fmt)
     fresh = fresh.rename(columns={"grp": "group"})
     bad = _same_scores(stored, fresh)
     if bad:
@@ -141,6 +141,6 @@ def export_model(run_dir: str | Path, config_id: str | None = None, out: str | P
         "scores_sha256": _digest(stored), "verified": "re-scored after re-training: identical to the stored scores",
     }
     (dest / "certificate.json").write_text(json.dumps(cert, indent=2, default=str), encoding="utf-8")
-    # the format the sweep trained and scored with (its default), with add_bos as the tokenizer decided it
-    save_format(resolve_format(DEFAULT_FORMAT, tok, warn=False), dest)
+    # the format the sweep trained and scored with, with add_bos as the tokenizer decided it
+    save_format(resolve_format(prep.fmt or DEFAULT_FORMAT, tok, warn=False), dest)
     return dest

@@ -14,6 +14,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from froc.errors import ConfigError
 from froc.sweep.config import SweepConfig
@@ -34,6 +35,7 @@ class Prepared:
     question: str
     data_info: dict = field(default_factory=dict)
     bench_dir: str | None = None
+    fmt: Any = None  # the prompt format (froc.models.encoding.PromptFormat) of training, scoring and attacks
 
     def legacy_fingerprint(self) -> str:
         """The fingerprint of stores written before it covered the data (ids and splits of the probes only)."""
@@ -110,8 +112,10 @@ def _builtin(cfg: SweepConfig, cache_dir: Path | None, models: bool = True) -> P
     views = split_views(bench_dir, bcfg.forget_split)
     rng = random.Random(f"{cfg.seed}-probes")
     # probes the unlearning method never saw: trained templates outside the forget request ("train": the
-    # original knows them) and never-trained ones ("heldout"), every form; the request's own phrasings are no probes
-    unseen = [p for p in views.probes if p.meta.get("template_split") in ("train", "heldout")]
+    # original knows them) and never-trained ones ("heldout"), every form the models learn (not bcfg.skip_forms:
+    # yes/no stays at chance even for the original); the request's own phrasings are no probes
+    unseen = [p for p in views.probes if p.meta.get("template_split") in ("train", "heldout")
+              and p.form not in bcfg.skip_forms]
     probes = []
     for group in ("forget", "neighbour", "retain", "world"):
         probes += _sample([p for p in unseen if p.meta.get("group") == group], cfg.probes_per_group.get(group), rng)
@@ -183,4 +187,7 @@ def prepare(cfg: SweepConfig, cache_dir: str | Path | None = None, *, models: bo
         k = f"n_{p.meta['side']}_{p.meta['split']}"
         counts[k] = counts.get(k, 0) + 1
     prep.data_info.update(counts)
+    from froc.sweep.config import sweep_format
+
+    prep.fmt = sweep_format(cfg, prep.model_path)
     return prep

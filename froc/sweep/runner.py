@@ -11,6 +11,7 @@ decaying schedule are not shared).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -65,6 +66,10 @@ def _check_fingerprint(store: Store, prep: Prepared, cfg: SweepConfig, out: Path
     """Stored scores are reusable only with the same models, data, probes, split and scoring settings."""
     fp = {"v": 2, "probes": prep.fingerprint(), "max_new_tokens": cfg.max_new_tokens,
           "score_batch_size": cfg.score_batch_size}
+    from froc.models.encoding import DEFAULT_FORMAT
+
+    if prep.fmt is not None and prep.fmt != DEFAULT_FORMAT:  # kept out at the default: older stores stay valid
+        fp["prompt_format"] = dataclasses.asdict(prep.fmt)
     old = store.get_meta("fingerprint")
     if old is not None and "v" not in json.loads(old):  # a store of the first version: probe ids and splits only
         legacy = {"probes": prep.legacy_fingerprint(), "max_new_tokens": cfg.max_new_tokens}
@@ -126,7 +131,7 @@ def _score_references(run: _Run) -> None:
                                else "the built-in probes")
             ts = time.perf_counter()
             with torch_threads(run.cfg.threads):
-                df = score_model(m, tok, run.prep.probes, run.cfg, progress=run.progress)
+                df = score_model(m, tok, run.prep.probes, run.cfg, progress=run.progress, fmt=run.prep.fmt)
             from froc.data.check_tokens import check_finite_scores
 
             check_finite_scores(df, f"the {name} model ({path})")  # a broken reference is an error, not a baseline

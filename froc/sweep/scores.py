@@ -14,6 +14,7 @@ import pandas as pd
 from froc.sweep.config import SweepConfig
 
 
+
 @contextmanager
 def torch_threads(n: int | None):
     """Run with ``n`` torch intra-op threads (CPU results depend on it; see ``SweepConfig.threads``)."""
@@ -30,15 +31,20 @@ def torch_threads(n: int | None):
         torch.set_num_threads(prev)
 
 
-def score_model(model, tokenizer, probes: list, cfg: SweepConfig, *, progress: bool = False) -> pd.DataFrame:
+def score_model(model, tokenizer, probes: list, cfg: SweepConfig, *, progress: bool = False, fmt=None) -> pd.DataFrame:
     """Per-sample scores of one model on the sweep's probes, with ``side`` and ``split`` columns.
 
     Runs with the sweep's pinned thread count (``cfg.threads``): CPU forward passes, like training, give
     results that depend on it in the last bits, and a stored score must be reproducible (resume, export)."""
     from froc.metrics.scoring import score_probes
 
+    from froc.models.encoding import resolve_format
+
+    from froc.models.encoding import DEFAULT_FORMAT
+
+    fmt = resolve_format(fmt if fmt is not None else DEFAULT_FORMAT, tokenizer, warn=False)
     with torch_threads(cfg.threads):
-        res = score_probes(model, tokenizer, probes, batch_size=cfg.score_batch_size, generate=True,
+        res = score_probes(model, tokenizer, probes, fmt=fmt, batch_size=cfg.score_batch_size, generate=True,
                            max_new_tokens=cfg.max_new_tokens, progress=progress, seed=cfg.seed)
     df = res.table.reset_index(drop=True).copy()
     ids = [p.id for p in probes]

@@ -41,11 +41,11 @@ def transient(e: BaseException) -> bool:
     return name in ("OutOfMemoryError", "IOException") or "out of memory" in str(e).lower()
 
 
-def _setup(cfg: SweepConfig, group: list[dict], steps: int, checkpoints: list[int]):
+def _setup(cfg: SweepConfig, group: list[dict], steps: int, checkpoints: list[int], fmt=None):
     """The engine run of a training group: the same builder as the sweep's validation."""
     from froc.sweep.config import engine_setup
 
-    return engine_setup(cfg, group[0], steps, checkpoints)
+    return engine_setup(cfg, group[0], steps, checkpoints, fmt=fmt)
 
 
 def load_unlearned(group: list[dict], step: int, prep: Prepared, cfg: SweepConfig, *, progress: bool = False):
@@ -56,7 +56,7 @@ def load_unlearned(group: list[dict], step: int, prep: Prepared, cfg: SweepConfi
     model, tok = load_model(prep.model_path, device=cfg.device)
     with torch_threads(cfg.threads):
         res = unlearn(model, tok, prep.forget, prep.retain, refusals=prep.refusals, progress=progress,
-                      **_setup(cfg, group, step, []).unlearn_kwargs())
+                      **_setup(cfg, group, step, [], prep.fmt).unlearn_kwargs())
     return res.model, tok, res
 
 
@@ -78,7 +78,7 @@ def run_group(group: list[dict], pending: list[int], prep: Prepared, cfg: SweepC
 
     def on_checkpoint(step: int, m) -> bool:
         ts = time.perf_counter()
-        df = score_model(m, tok, prep.probes, cfg)
+        df = score_model(m, tok, prep.probes, cfg, fmt=prep.fmt)
         scoring[0] += time.perf_counter() - ts
         emit({**by_step[step], "status": "ok", "diverged_at": None, "scores": df,
               "train_seconds": ts - t0 - (scoring[0] - (time.perf_counter() - ts)), "score_seconds": time.perf_counter() - ts})
@@ -88,7 +88,7 @@ def run_group(group: list[dict], pending: list[int], prep: Prepared, cfg: SweepC
     try:
         with torch_threads(cfg.threads):
             res = unlearn(model, tok, prep.forget, prep.retain, refusals=prep.refusals, on_checkpoint=on_checkpoint,
-                          progress=progress, **_setup(cfg, group, max(pending), sorted(pending)).unlearn_kwargs())
+                          progress=progress, **_setup(cfg, group, max(pending), sorted(pending), prep.fmt).unlearn_kwargs())
         status, at, err = res.status, res.diverged_at, None
         missing = [s for s in pending if s not in emitted]
         if status == "completed" and missing and not res.losses:
@@ -96,7 +96,7 @@ def run_group(group: list[dict], pending: list[int], prep: Prepared, cfg: SweepC
             # was reached; the edited model is the result of every step count
             ts = time.perf_counter()
             with torch_threads(cfg.threads):
-                df = score_model(res.model, tok, prep.probes, cfg)
+                df = score_model(res.model, tok, prep.probes, cfg, fmt=prep.fmt)
             for s in missing:
                 emit({**by_step[s], "status": "ok", "diverged_at": None, "scores": df, "train_seconds": ts - t0,
                       "score_seconds": time.perf_counter() - ts})

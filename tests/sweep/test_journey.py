@@ -165,3 +165,40 @@ def test_data_check_summarises_repeated_warnings_and_shows_each_file_once(tiny_p
     assert "12 x probe '…' is an item of the forget request" in out.replace("\n", " ")
     path = out.split("all 12 warnings in ")[1].split()[0]
     assert len(open(path, encoding="utf-8").read().splitlines()) == 12
+
+
+def test_prompt_format_travels_from_sweep_to_export_and_eval(tiny_prep, tmp_path):
+    """Issue 13 §3: one prompt format, given once (the sweep's prompt_format), is used for training, scoring,
+    saved next to the exported weights and used by `froc eval` without being given again.
+
+    Deliberate bug caught: a sweep that scores with the default 'Question: ...' template whatever it was told
+    (the stored scores would equal those of the default format, and eval of the export would not match)."""
+    _user_request(tiny_prep, tmp_path)
+    custom = SWEEP.replace("resplits: 0", 'resplits: 0\nprompt_format: {template: "Q: {question}\\nA:"}')
+    (tmp_path / "sweep.yaml").write_text(custom)
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "sweep.yaml"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((out / "summary.json").read_text())["recommendation"]["config_id"]
+    dest = tmp_path / "shipped"
+    assert CliRunner().invoke(app, ["export", str(out), rec, "--out", str(dest)]).exit_code == 0
+    assert json.loads((dest / "prompt_format.json").read_text())["template"] == "Q: {question}\nA:"
+    ev = tmp_path / "eval"
+    r = CliRunner().invoke(app, ["eval", "--model", str(dest), "--probes", str(tmp_path / "probes.jsonl"), "--out",
+                                 str(ev), "--batch-size", "32", "--max-new-tokens", "4", "--hidden-layers", "none"])
+    assert r.exit_code == 0, r.output
+    got = pd.read_parquet(ev / "per_sample.parquet")
+    got = got[got["model"] == "target"].set_index("probe_id")
+    with Store(out / "froc.duckdb", read_only=True) as st:
+        stored = st.table(rec).set_index("probe_id")
+        orig = st.table("__original__").set_index("probe_id")
+    pd.testing.assert_series_equal(got.loc[stored.index, "gold_logp_mean"], stored["gold_logp_mean"],
+                                   check_exact=False, atol=1e-6, check_names=False)
+    # the format really applied: the original model's scores under it differ from its default-format scores
+    from froc.metrics.scoring import score_probes
+    from froc.models.loading import load_model
+
+    m, tok = load_model(tmp_path / "model")
+    probes = [p for p in tiny_prep[1].probes]
+    default = score_probes(m, tok, probes, batch_size=32, generate=False).table.set_index("probe_id")
+    assert (default.loc[orig.index, "gold_logp_mean"] - orig["gold_logp_mean"]).abs().max() > 1e-3
