@@ -105,6 +105,37 @@ def write_result(name: str, result: dict, out_dir: Path) -> Path:
     return path
 
 
+class EquivalenceError(AssertionError):
+    """The variants a benchmark compares did not compute the same thing, so its ratio is void."""
+
+
+def equivalence(checks: dict[str, tuple[float | bool | None, float | None]]) -> dict[str, dict]:
+    """Judge a benchmark's equivalence checks: ``name -> (measured, tolerance)``.
+
+    A float is compared with ``measured <= tolerance`` (``None``/NaN measured fails); a bool (tolerance None)
+    must be True. Returns ``name -> {"value", "tolerance", "ok"}`` for the result JSON; :func:`require`
+    raises on any failure.
+    """
+    out = {}
+    for name, (value, tol) in checks.items():
+        if isinstance(value, bool) or tol is None:
+            ok = value is True
+        else:
+            ok = value is not None and value == value and float(value) <= tol
+        out[name] = {"value": value, "tolerance": tol, "ok": bool(ok)}
+    return out
+
+
+def require(benchmark: str, judged: dict[str, dict]) -> None:
+    """Raise :class:`EquivalenceError` (a non-zero exit of the benchmark) naming every failed check."""
+    def need(tol) -> str:
+        return "True" if tol is None else f"<= {tol:g}"
+
+    bad = [f"{k} = {v['value']!r} (needs {need(v['tolerance'])})" for k, v in judged.items() if not v["ok"]]
+    if bad:
+        raise EquivalenceError(f"{benchmark}: the compared variants differ, so the speed-up is void: " + "; ".join(bad))
+
+
 def _json_default(o):
     if isinstance(o, Path):
         return str(o)

@@ -52,6 +52,8 @@ def timed(label: str, fn):
 
 
 def main(argv=None) -> dict:
+    from benchmarks.common import equivalence, require
+    from benchmarks.scoring import GOLD_LOGP_TOL, SCORE_COLUMNS, SCORE_TOL, max_abs_diff
     from froc.metrics.naive import score_probes_naive
     from froc.metrics.scoring import greedy_generate, plan_probes, score_probes
 
@@ -77,7 +79,7 @@ def main(argv=None) -> dict:
     t_b, fast = timed("batched forward", lambda: score_probes(model, tok, probes, batch_size=args.batch_size, generate=False,
                                            progress=False, **kw))
     t_n, slow = timed("naive forward", lambda: score_probes_naive(model, tok, probes, generate=False, **kw))
-    diff = float(np.nanmax(np.abs(fast.table.gold_logp_mean.to_numpy() - slow.table.gold_logp_mean.to_numpy())))
+    diff = max_abs_diff(fast.table, slow.table, ["gold_logp_mean"])
     rows["forward scoring"] = (t_b, t_n)
     with torch.inference_mode():
         t_gb, gen_b = timed("batched generation", lambda: greedy_generate(model, tok, plan.prompts, batch_size=args.batch_size, **kw))
@@ -93,6 +95,9 @@ def main(argv=None) -> dict:
         "max_new_tokens": args.max_new_tokens, "torch_threads": torch.get_num_threads(),
         "device": "cpu", "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
         "max_abs_diff_gold_logp_mean": diff, "generations_identical": gen_b == gen_s,
+        "checks": equivalence({"max_abs_diff_gold_logp_mean": (diff, GOLD_LOGP_TOL),
+                               "max_abs_diff_scores": (max_abs_diff(fast.table, slow.table, SCORE_COLUMNS), SCORE_TOL),
+                               "generations_identical": (gen_b == gen_s, None)}),
         "stages": {k: {"batched_s": b, "naive_s": s, "batched_probes_per_s": n / b, "naive_probes_per_s": n / s,
                        "speedup": s / b} for k, (b, s) in rows.items()},
     }
@@ -112,6 +117,7 @@ def main(argv=None) -> dict:
     console.print(t)
     console.print(f"max |gold_logp_mean| difference {diff:.2e}; generations identical: {result['generations_identical']}; "
                   f"wrote {args.out}", highlight=False)
+    require("scoring_speed", result["checks"])  # asserted, after the JSON is written
     return result
 
 

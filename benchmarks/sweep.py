@@ -5,8 +5,9 @@
    scores the model at every listed step (valid because the default schedule is constant after
    warm-up, so step s of a long run *is* an s-step run). Compared with one run per step value
    (``run_group`` called once per configuration) on the same grid, model, data and probes,
-   interleaved; ratio = median over rounds of t_separate / t_shared. Both produce the same scores
-   (checked).
+   interleaved; ratio = median over rounds of t_separate / t_shared. Both must produce the same scores,
+   bit for bit, for every configuration: asserted (``EquivalenceError``, non-zero exit, after the JSON is
+   written), not only recorded.
 2. Stage breakdown: ``froc demo --quick`` in a subprocess with a fresh temporary ``--out`` and
    ``--cache`` (so it includes generating the benchmark and training the target and oracle), read
    from ``summary.json["timings"]`` (wall seconds; its total CPU time is recorded too). It runs
@@ -29,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (bench_data, build_model, fmt_x, interleave, median, paired_ratio, parser, print_table,
-                               start, tmpdir, write_result)
+from benchmarks.common import (bench_data, build_model, equivalence, fmt_x, interleave, median, paired_ratio, parser,
+                               print_table, require, start, tmpdir, write_result)
+from benchmarks.scoring import SCORE_COLUMNS, max_abs_diff
 
 NAME = "sweep"
 GROUPS = ("forget", "neighbour", "retain", "world")
@@ -126,7 +128,7 @@ class DemoRun:
 def main(argv=None, demo: DemoRun | None = None) -> dict:
     """``demo``: an already started ``froc demo --quick`` run (``froc bench`` starts it early)."""
     from froc.sweep.config import expand_grid
-    from froc.sweep.runner import run_group
+    from froc.sweep.training import run_group
 
     ap = parser(__doc__)
     ap.add_argument("--steps", type=int, nargs="+", default=None, help="grid step values (default 10 25 50, as froc demo)")
@@ -165,10 +167,14 @@ def main(argv=None, demo: DemoRun | None = None) -> dict:
     ratio = paired_ratio(times["separate"], times["shared"])
     score_s = {k: sum(r.get("score_seconds", 0.0) for r in v) for k, v in records.items()}
     by_id = {k: {r["config_id"]: r for r in v} for k, v in records.items()}
-    diffs = [float(np.nanmax(np.abs(by_id["shared"][cid]["scores"].gold_logp_mean.to_numpy()
-                                    - by_id["separate"][cid]["scores"].gold_logp_mean.to_numpy())))
-             for cid in by_id["shared"] if by_id["shared"][cid].get("scores") is not None
-             and by_id["separate"].get(cid, {}).get("scores") is not None]
+    scored = {k: {cid for cid, r in v.items() if r.get("scores") is not None} for k, v in by_id.items()}
+    diffs = [max_abs_diff(by_id["shared"][cid]["scores"], by_id["separate"][cid]["scores"],
+                          ["gold_logp_mean", *SCORE_COLUMNS]) for cid in scored["shared"] & scored["separate"]]
+    checks = equivalence({  # trajectory sharing must not change a single score (same training, same scoring)
+        "every_configuration_scored_both_ways": (scored["shared"] == scored["separate"] == {c["config_id"] for c in grid},
+                                                 None),
+        "max_abs_diff_scores": (max(diffs) if diffs else None, 0.0),
+    })
     steps_shared = sum(max(c["steps"] for c in g) for g in groups.values())
     steps_separate = sum(c["steps"] for c in grid)
     sharing = {
@@ -178,7 +184,7 @@ def main(argv=None, demo: DemoRun | None = None) -> dict:
         "seconds_shared": times["shared"], "seconds_separate": times["separate"],
         "last_round_scoring_wall_s": score_s,
         "speedup": ratio, "ideal_training_only_speedup": steps_separate / steps_shared,
-        "max_abs_diff_gold_logp_mean": max(diffs) if diffs else None,
+        "max_abs_diff_scores": max(diffs) if diffs else None,
         "statuses": sorted({r["status"] for v in records.values() for r in v}),
     }
     rows = [["trajectory sharing", f"{median(times['shared']):.1f}", f"{median(times['separate']):.1f}",
@@ -188,13 +194,13 @@ def main(argv=None, demo: DemoRun | None = None) -> dict:
         demo = {**demo.result(), "started_before_other_benchmarks": concurrent}
     else:
         demo = {"skipped": "--tiny" if tiny else "--no-demo"}
-    result = {"name": NAME, "tiny": tiny, "sharing": sharing, "demo_quick": demo,
+    result = {"name": NAME, "tiny": tiny, "sharing": sharing, "demo_quick": demo, "checks": checks,
               "ratios": {"trajectory_sharing": {"speedup": ratio}}}
     path = write_result(NAME, result, args.out)
     print_table(f"sweep: {len(grid)} configurations (npo, steps {steps}) on a {arch} model, {len(prep.probes)} probes, "
                 f"median of {repeats} interleaved rounds",
                 ["what", "shared s", "one run per step s", "speed-up", "training work"], rows,
-                [f"scores identical: max |gold_logp_mean| difference {sharing['max_abs_diff_gold_logp_mean']}; "
+                [f"scores identical (asserted): max difference over every score column {sharing['max_abs_diff_scores']}; "
                  f"scoring in the last round (wall): shared {score_s['shared']:.1f}s, separate {score_s['separate']:.1f}s"])
     if "timings" in demo:
         tm = demo["timings"]
@@ -206,6 +212,7 @@ def main(argv=None, demo: DemoRun | None = None) -> dict:
     elif "error" in demo:
         print(f"froc demo --quick failed: {demo['error']}")
     print(f"wrote {path}")
+    require(NAME, checks)  # after writing: the failing numbers stay on disk
     return result
 
 

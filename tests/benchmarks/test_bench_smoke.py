@@ -27,6 +27,15 @@ EXPECTED = {
 }
 
 
+# benchmark -> the equivalence checks it must assert (its variants compute the same numbers)
+CHECKED = {
+    "scoring": {"max_abs_diff_gold_logp_mean", "max_abs_diff_scores", "max_abs_diff_whole_sequences",
+                "generations_identical"},
+    "sweep": {"every_configuration_scored_both_ways", "max_abs_diff_scores"},
+    "unlearn_step": {f"{m}_{c}" for m in ("ga", "npo", "graddiff") for c in ("same_training_tokens", "max_abs_loss_diff")},
+}
+
+
 def _positive(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
@@ -42,6 +51,9 @@ def test_benchmark_tiny_writes_ratios(name, tmp_path):
             if name != "scaling":  # exponents may be negative on noisy tiny runs; ratios and fractions are > 0
                 assert _positive(saved["ratios"][key][f]), (name, key, f, saved["ratios"][key][f])
     assert res["ratios"].keys() == saved["ratios"].keys()
+    if name in CHECKED:  # equivalence asserted by the benchmark (it raises otherwise) and recorded
+        assert saved["checks"] and all(c["ok"] for c in saved["checks"].values()), saved["checks"]
+        assert set(saved["checks"]) >= CHECKED[name]
     if name == "unlearn_step":  # the reference trains on the same batches with the same loss: same curve
         for m in saved["methods"].values():
             assert m["max_abs_loss_diff"] < 1e-3
@@ -71,3 +83,44 @@ def test_froc_bench_cli(tmp_path):
     assert suite["benchmarks"]["gpu"]["ok"] is True
     bad = runner.invoke(app, ["bench", "nope", "--tiny", "--out", str(tmp_path)])
     assert bad.exit_code == 2 and "unknown benchmark 'nope'" in bad.output and "unlearn_step" in bad.output
+
+
+def test_scoring_benchmark_fails_on_a_shifted_batched_scorer(tmp_path, monkeypatch):
+    """Deliberate bug: +0.1 nat on every log-prob of the batched scorer (froc.metrics.forward) and nothing in
+    the naive reference. The benchmark must fail (EquivalenceError, a non-zero exit), not report a speed-up;
+    the JSON it leaves names the failed check."""
+    import froc.metrics.forward as forward
+    from benchmarks.common import EquivalenceError
+
+    real = forward._answer_stats
+
+    def shifted(*a, **kw):
+        lp, mu, var, hits = real(*a, **kw)
+        return lp + 0.1, mu, var, hits
+
+    monkeypatch.setattr(forward, "_answer_stats", shifted)
+    with pytest.raises(EquivalenceError, match="max_abs_diff_gold_logp_mean"):
+        importlib.import_module("benchmarks.scoring").main(["--tiny", "--probes", "4", "--out", str(tmp_path)])
+    checks = json.loads((tmp_path / "scoring.json").read_text())["checks"]
+    assert not checks["max_abs_diff_gold_logp_mean"]["ok"] and abs(checks["max_abs_diff_gold_logp_mean"]["value"] - 0.1) < 1e-4
+    assert checks["generations_identical"]["ok"]  # generation does not go through the shifted code
+
+
+def test_sweep_benchmark_fails_when_sharing_changes_scores(tmp_path, monkeypatch):
+    """Deliberate bug: scores of a shared trajectory (several steps scored in one run) shifted by +0.1 nat,
+    as a checkpoint scored with the wrong weights would be. The benchmark must fail, not report a speed-up."""
+    import froc.sweep.training as training
+    from benchmarks.common import EquivalenceError
+
+    real = training.run_group
+
+    def buggy(group, pending, prep, cfg, emit, **kw):
+        def shifted(rec):
+            if len(pending) > 1 and rec.get("scores") is not None:
+                rec = {**rec, "scores": rec["scores"].assign(gold_logp_mean=rec["scores"].gold_logp_mean + 0.1)}
+            emit(rec)
+        return real(group, pending, prep, cfg, shifted, **kw)
+
+    monkeypatch.setattr(training, "run_group", buggy)
+    with pytest.raises(EquivalenceError, match="max_abs_diff_scores"):
+        importlib.import_module("benchmarks.sweep").main(["--tiny", "--out", str(tmp_path)])
