@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 from froc.errors import unknown_choice
-from froc.methods import (adv, altpo, attention_shift, bild, catnip, ceu, dpo, embed_ga, ga, ga_kl, graddiff, icu,
+from froc.methods import (adv, altpo, attention_shift, bild, catnip, ceu, circuit, dpo, embed_ga, ga, ga_kl, graddiff, icu,
                           idkpo, mrp, npo, pdu, rmu, roka, rocr, sam, satimp, scope, simnpo, srmu, tru, undial, wga,
                           wrapper)
 from froc.methods.base import LossFn
@@ -181,6 +181,10 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("attention_shift", "Attention-level unlearning by attention shifting (seed paper)",
                    attention_shift.AttentionShiftConfig, attention_shift.compute, needs=attention_shift.needs,
                    summary="cut attention to fact tokens + refuse; keep retain attention maps"),
+        MethodSpec("circuit", "Circuit-aware unlearning after CURE (seed paper): attribution-split selective updates",
+                   circuit.CircuitConfig, circuit.compute, needs=wrapper.needs,
+                   summary="forget/retain/shared weight groups, projected gradients on shared",
+                   trainable=wrapper.trainable, setup=circuit.setup, backward=circuit.backward, wrapper=True),
     ]
 }
 

@@ -11,6 +11,7 @@ from torch.testing import assert_close
 from froc.data.schema import QAItem
 from froc.errors import ConfigError
 from froc.methods.attention_shift import fact_mask, query_and_key_masks, retention, row_mean, suppression
+from froc.methods.circuit import combine, split_modules
 from froc.methods.bild import token_kl, unlikelihood, with_prefix
 from froc.methods.roka import nearest_by_similarity, roka_loss
 from froc.methods.icu import gated_ascent, info_nce, memorisation_accuracy, pooled
@@ -130,3 +131,32 @@ def test_attention_shift_importance_suppression_retention():
     a = T([[[[[1.0, 0.0], [0.5, 0.5]]]]])
     ref = T([[[[[1.0, 0.0], [1.0, 0.0]]]]])
     assert_close(retention(a, ref, T([[True, True]])), T([0.25]))
+
+
+def test_circuit_split_and_group_updates():
+    """Scores f (6, 1, 3) -> shares (.6, .1, .3); r (1, 6, 3) -> (.1, .6, .3); ratio 2: forget, retain, shared.
+    Shared module, conflicting gradients g_f = (1, 0), g_r = (-1, 1): <g_f, g_r> = -1, so
+    g_f' = g_f - (-1 / 2) g_r = (.5, .5) and the update is g_f' + g_r = (-.5, 1.5). Without conflict (g_r = (1, 1)):
+    g_f + g_r = (2, 1). Specific modules take one gradient only."""
+    assert split_modules(T([6.0, 1.0, 3.0]), T([1.0, 6.0, 3.0]), 2.0) == ["forget", "retain", "shared"]
+    gf, gr = T([1.0, 0.0]), T([-1.0, 1.0])
+    assert_close(combine(gf, gr, "shared"), T([-0.5, 1.5]))
+    assert_close(combine(gf, T([1.0, 1.0]), "shared"), T([2.0, 1.0]))
+    assert torch.equal(combine(gf, gr, "forget"), gf) and torch.equal(combine(gf, gr, "retain"), gr)
+    assert combine(None, None, "shared") is None and torch.equal(combine(None, gr, "shared"), gr)
+
+
+def test_circuit_backward_accumulates_the_group_update():
+    """w = (1, 2); forget term |w|^2 / 2 (gradient w = (1, 2)), retain term w_1 - w_0 (gradient (-1, 1)).
+    <g_f, g_r> = 1 > 0: no projection; shared update (0, 3), times scale .5 -> (0, 1.5) added to p.grad.
+    As a forget-specific module: .5 * (1, 2)."""
+    from types import SimpleNamespace
+
+    from froc.methods.base import Loss
+    from froc.methods.circuit import CircuitConfig, backward
+
+    for group, want in (("shared", [0.0, 1.5]), ("forget", [0.5, 1.0])):
+        w = torch.tensor([1.0, 2.0], requires_grad=True)
+        ctx = SimpleNamespace(state={"circuit_groups": {id(w): group}})
+        backward(lambda b: Loss(forget=(w * w).sum() / 2, retain=w[1] - w[0]), None, [w], 0.5, ctx, CircuitConfig())
+        assert_close(w.grad, T(want))
