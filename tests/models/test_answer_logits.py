@@ -77,19 +77,46 @@ def test_fallback_without_logits_to_keep_gives_same_values():
     assert torch.equal(ma, mb)
 
 
-def test_exact_match_fast_path_agrees_with_full_argmax():
-    model, tok = tiny_model_and_tokenizer(seed=4)
-    from froc.data.schema import QAItem
+def _greedy_reproduces(model, tok, question: str, answer: str) -> bool:
+    """Reference by definition: greedy decoding from the prompt alone, one token at a time with no cache and no
+    padding, emits exactly the answer's tokens and then eos."""
+    enc = encode_qa(tok, question, answer)
+    ids = enc.ids[: enc.n_prompt]
+    for want in enc.ids[enc.n_prompt:]:
+        got = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+        if got != want:
+            return False
+        ids.append(got)
+    return True
 
+
+def test_exact_match_fast_path_agrees_with_greedy_decoding():
+    """Inputs whose answer is known to be both right and wrong: a tiny model trained a few steps on items 0 and 2
+    (memorised: greedy decoding reproduces them) and not on 1 and 3. ``answer_exact_match`` (answer-only LM
+    head, length buckets of 2, right padding) must give True exactly for the memorised ones, as greedy decoding
+    does; a fast path that always answered False (or True), or put results in the wrong rows, fails."""
+    from froc.data.schema import QAItem
+    from froc.models.logprobs import sequence_logprobs
+
+    model, tok = tiny_model_and_tokenizer(seed=4)
+    memorise = [QA[0], QA[2]]
+    batch = collate([encode_qa(tok, q, a) for q, a in memorise], tok.pad_token_id)
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-2)
+    model.train()
+    for _ in range(60):
+        s, k = sequence_logprobs(model, batch)
+        loss = -(s / k).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
     items = [QAItem(id=f"q{i}", subject="s", question=q, answer=a) for i, (q, a) in enumerate(QA)]
-    with torch.no_grad():  # make the first item's answer the argmax path by sharpening nothing: compare to full
-        em = answer_exact_match(model, tok, items)
-        batch = _batch(tok)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        pred = logits[:, :-1].argmax(-1)
-        lab = batch["labels"][:, 1:]
-        ref = ((pred == lab) | (lab == -100)).all(-1)
-    assert torch.equal(em, ref)
+    with torch.no_grad():
+        em = answer_exact_match(model, tok, items, batch_size=2)
+        ref = [_greedy_reproduces(model, tok, q, a) for q, a in QA]
+    assert ref == [True, False, True, False]  # both branches are exercised
+    assert em.tolist() == ref
 
 
 @pytest.mark.parametrize("arch", ["gpt2"])
