@@ -13,8 +13,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -50,10 +50,29 @@ def grid_events(path: Path, pid: int | None = None) -> list[str]:
             if not e["config_id"].startswith("__") and (pid is None or e["pid"] == pid)]
 
 
-def start_run(sweep: Path, out: Path, cache: Path, events: Path) -> subprocess.Popen:
+# `froc run` whose progress event for a grid configuration (written right after that configuration's store commit)
+# then blocks: a signal the test sends once it sees the event lands after the commit and before anything else,
+# whatever the load of the machine (the run can neither finish first nor commit a second configuration)
+GATED = textwrap.dedent("""
+    import runpy, sys, time
+    import froc.sweep.runner as runner
+    real = runner._event
+    def gated(**fields):
+        real(**fields)
+        if not str(fields.get("config_id", "")).startswith("__"):
+            time.sleep(3600)
+    runner._event = gated
+    sys.argv = ["froc", *sys.argv[1:]]
+    runpy.run_module("froc.cli", run_name="__main__", alter_sys=True)
+""")
+
+
+def start_run(sweep: Path, out: Path, cache: Path, events: Path, *, gated: bool = False) -> subprocess.Popen:
+    """``froc run`` in a subprocess; ``gated``: it stops for good after its first grid configuration's commit."""
     env = {**os.environ, "FROC_NO_PROGRESS": "1", EVENTS_ENV: str(events), "COLUMNS": "200"}
+    head = [sys.executable, "-c", GATED] if gated else [sys.executable, "-m", "froc.cli"]
     return subprocess.Popen(
-        [sys.executable, "-m", "froc.cli", "run", str(sweep), "--out", str(out), "--cache", str(cache), "--no-attacks"],
+        [*head, "run", str(sweep), "--out", str(out), "--cache", str(cache), "--no-attacks"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         # Ctrl-C must raise KeyboardInterrupt even when the test runs in a shell that ignores SIGINT
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -129,30 +148,35 @@ def test_uninterrupted_run_outputs(uninterrupted):
 
 
 def test_kill9_and_ctrl_c_then_resume_equals_uninterrupted(uninterrupted, tiny_cache, tmp_path):
+    """Deterministic: each interrupted run blocks right after its first grid commit (GATED) until the signal,
+    so kill -9 and Ctrl-C always land after one committed configuration and before the next, on any load."""
     sweep, out, events = write_sweep(tmp_path), tmp_path / "out", tmp_path / "events.jsonl"
     all_ids = {c["config_id"] for c in expand_grid(load_sweep(sweep))}
+    refs = {"__original__", "__oracle__"}
 
     # 1. kill -9 right after the first configuration is committed
-    p1 = start_run(sweep, out, tiny_cache, events)
+    p1 = start_run(sweep, out, tiny_cache, events, gated=True)
     assert wait_for(p1, lambda: grid_events(events)), p1.communicate()[0]
     p1.kill()
     p1.wait(timeout=60)
+    assert p1.returncode == -signal.SIGKILL
     done1, _ = store_state(out)
-    assert set(grid_events(events)) <= set(done1) and set(done1) & all_ids
+    first = grid_events(events)
+    assert len(first) == 1 and set(done1) == refs | set(first)  # exactly the references and that configuration
 
     # 2. the same command again; Ctrl-C right after it committed its first configuration
-    p2 = start_run(sweep, out, tiny_cache, events)
-    assert wait_for(p2, lambda: grid_events(events, p2.pid))
+    p2 = start_run(sweep, out, tiny_cache, events, gated=True)
+    assert wait_for(p2, lambda: grid_events(events, p2.pid)), p2.communicate()[0]
     p2.send_signal(signal.SIGINT)
     log2 = p2.communicate(timeout=120)[0]
     done2, _ = store_state(out)
-    assert not set(grid_events(events, p2.pid)) & set(done1), "recomputed a configuration that was complete"
+    second = grid_events(events, p2.pid)
+    assert len(second) == 1 and not set(second) & set(done1), "recomputed a configuration that was complete"
+    assert set(done2) == set(done1) | set(second)
     assert {k: done2[k] for k in done1} == done1, "a completed configuration was rewritten"
-    if p2.returncode == 0:  # only on a starved machine: the run finished before the signal was handled
-        warnings.warn("Ctrl-C arrived after the run had finished; the interruption itself was not tested")
-    else:
-        assert "interrupted" in log2 and "run the same command again" in log2, log2
-        assert "Traceback" not in log2, log2
+    assert p2.returncode != 0, log2  # the run cannot have finished: it was blocked until the signal
+    assert "interrupted" in log2 and "run the same command again" in log2, log2
+    assert "Traceback" not in log2, log2
 
     # 3. the same command again, to the end
     p3 = start_run(sweep, out, tiny_cache, events)

@@ -97,44 +97,59 @@ def test_attacks_roundtrip(tmp_path):
 
 
 WRITER = textwrap.dedent("""
-    import sys
+    import contextlib, sys, time
     from froc.sweep.store import Store
     sys.path.insert(0, {helpers!r})
     from sweep_helpers import behaviour_scores
     scores = behaviour_scores("good")
+    MOMENT = {moment!r}
+    real = Store.transaction
+    current = [None]
+
+    @contextlib.contextmanager
+    def gated(self):  # the fourth configuration's transaction stops before its COMMIT, every row inserted
+        with real(self) as con:
+            yield con
+            if MOMENT == "inside" and current[0] == "c0003":
+                print("waiting", flush=True)
+                time.sleep(3600)
+
+    Store.transaction = gated
     with Store({path!r}) as st:
-        i = 0
-        while True:
-            st.write_config(config_id=f"c{{i:04d}}", train_key="k", method="m", hparams={{}}, steps=1, status="ok",
+        for i in range(4):
+            current[0] = f"c{{i:04d}}"
+            st.write_config(config_id=current[0], train_key="k", method="m", hparams={{}}, steps=1, status="ok",
                             diverged_at=None, train_seconds=0.0, score_seconds=0.0, metrics={{}}, scores=scores)
-            print(i, flush=True)
-            i += 1
+        print("waiting", flush=True)  # "between": the fourth transaction committed, nothing in progress
+        time.sleep(3600)
 """)
 
 
+@pytest.mark.parametrize("moment", ["inside", "between"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_killed_writer_leaves_whole_configurations(tmp_path, sig):
-    """kill -9 / Ctrl-C of a process writing configurations in a loop: after reopening, every stored
-    configuration has all of its rows."""
+def test_killed_writer_leaves_whole_configurations(tmp_path, sig, moment):
+    """kill -9 / Ctrl-C of a process writing configurations, deterministically either inside the fourth
+    configuration's transaction (its rows inserted, not committed) or between transactions (after the
+    fourth commit): after reopening, exactly the committed configurations are stored, each with all its rows."""
     path = tmp_path / "froc.duckdb"
-    script = WRITER.format(helpers=os.path.dirname(__file__), path=str(path))
+    script = WRITER.format(helpers=os.path.dirname(__file__), path=str(path), moment=moment)
     # SIGINT must raise KeyboardInterrupt even when the tests run in the background of a non-interactive shell,
     # which starts them with SIGINT ignored (Python then installs no handler and Ctrl-C would do nothing)
     p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        for _ in range(3):  # let a few commits happen, then kill it in the middle of the next ones
-            assert p.stdout.readline(), "writer died"
-        time.sleep(0.05)
+        assert p.stdout.readline().strip() == "waiting", "writer died"  # blocked at the chosen moment
         p.send_signal(sig)
         p.wait(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
+    assert p.returncode != 0
     with Store(path) as st:
         done = st.done_configs()
         counts = dict(st.con.execute("SELECT config_id, count(*) FROM scores GROUP BY config_id").fetchall())
-    assert len(done) >= 3
+    expected = {"c0000", "c0001", "c0002"} | ({"c0003"} if moment == "between" else set())
+    assert done == expected
     assert set(counts) == done
     assert set(counts.values()) == {len(probe_frame())}
 
