@@ -142,6 +142,7 @@ def score_probes(model, tokenizer, probes: Sequence[Any], *, fmt: PromptFormat =
                      "hidden_layers": layers, "hidden_pool": hidden_pool, "text_prompt_tokens": text_prompt_tokens,
                      "share_prompts": share_prompts,
                      "max_length": max_length, "device": str(device),
+                     "threads": torch.get_num_threads(),  # float32 CPU scores depend on it (~1e-8 nats)
                      "dtype": str(next(model.parameters()).dtype)},
         "timing": {**timing, "total_s": seconds},
         "provenance": provenance(model=model, model_path=model_path, probes=probes, data_manifest=data_manifest,

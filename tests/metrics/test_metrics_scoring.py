@@ -236,3 +236,24 @@ def test_naive_reference_shares_no_code_with_the_scorer():
     assert imported.get("froc.metrics.table", set()) <= {"COLUMNS", "ScoreResult"}
     assert set(imported) <= {"froc.metrics.table", "froc.models.encoding"}, imported
     assert imported.get("froc.models.encoding", set()) <= {"PromptFormat"}  # the settings record, no encoder
+
+
+def test_same_settings_give_bit_identical_scores_and_forget_quality_one(peaked):
+    """A model against its own scores, computed with the same batch size and thread count: bit-identical
+    tables, so TOFU forget quality (a KS p-value, which sees any difference at all) is exactly 1 and PrivLeak 0.
+    Scores are NOT invariant to the thread count or batch layout in float32 on CPU (the kernels split their
+    reductions differently; ~1e-8 nats), which is why the slow built-in test pins both sides to one thread."""
+    from froc.metrics.evaluate import evaluate
+
+    model, tok = peaked
+    probes = [qa(f"{p.id}-{k}", p.question + " " + "x" * k, p.answer, para=p.paraphrased_answer or "it is " + p.answer,
+                 perts=p.perturbed_answers, group="forget" if k % 2 else p.meta["group"])
+              for k in range(6) for p in fact_probes()]
+    kw = dict(generate=False, batch_size=128, progress=False)
+    own = score_probes(model, tok, probes, model_name="oracle", **kw)
+    res = evaluate(model, tok, probes, oracle=own, hidden_layers=None,
+                   metrics=["tofu/forget_quality", "muse/privleak"], **kw)
+    assert_tables_close(res.scores["target"].table, own.table, atol=0)
+    assert res.metrics["tofu/forget_quality"] == 1.0
+    assert res.metrics["muse/privleak"] == 0.0
+    assert own.summary["settings"]["threads"] == torch.get_num_threads()
