@@ -56,14 +56,12 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
 
 def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config, steps, lr, optimizer, seed,
                         lora, merge_lora, device, checkpoints, out):
-    """``froc unlearn``: load model and data, run ``froc.unlearn``, save, print a summary."""
-    from rich.console import Console
-    from rich.markup import escape
+    """``froc unlearn``: load model and data, run ``froc.unlearn``, save, print a summary.
 
-    from froc.engine import save_unlearned, unlearn
+    Under torchrun (``WORLD_SIZE`` > 1) every rank joins the process group and trains its share of each step
+    (froc.engine.distributed); only rank 0 saves, after every rank finished training.
+    """
     from froc.engine.config import engine_config
-    from froc.models.loading import load_model
-    from froc.progress import console
 
     settings = load_config_file(config)
     options = {"steps": steps, "lr": lr, "optimizer": optimizer, "seed": seed}
@@ -87,9 +85,26 @@ def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config
         settings.setdefault("lora", {})
     inputs = [k for k, v in (("retain", retain), ("refusals", refusals)) if v is not None]
     setup = engine_config({"method": method, "hparams": settings}, inputs=inputs)  # fail before loading
-    cfg = setup.config
+    from froc.engine import distributed
 
-    Path(out).mkdir(parents=True, exist_ok=True)  # a read-only or impossible --out fails now, not after training
+    created = distributed.init_from_env(device)
+    try:
+        return _run(setup, model, forget, retain, refusals, method, merge_lora, device, out, distributed.current())
+    finally:
+        distributed.close(created)
+
+
+def _run(setup, model, forget, retain, refusals, method, merge_lora, device, out, dp):
+    from rich.console import Console
+    from rich.markup import escape
+
+    from froc.engine import save_unlearned, unlearn
+    from froc.models.loading import load_model
+    from froc.progress import console
+
+    cfg, main = setup.config, dp is None or dp.main
+    if main:
+        Path(out).mkdir(parents=True, exist_ok=True)  # a read-only or impossible --out fails now, not after training
     m, tok = load_model(model, device=device)
     if retain is not None:  # the same rules as `froc run` / `froc data check`: no forget item in the retain data
         from froc.data.loaders import load_request
@@ -99,11 +114,17 @@ def run_unlearn_command(*, model, forget, retain, refusals, method, sets, config
     else:
         forget_items, retain_items = load_data(forget), []
     refusal_list = load_refusals(refusals) if refusals is not None else None
-    console.print(f"unlearning {len(forget_items)} forget items ({len(retain_items)} retain) with "
-                  f"[bold]{method}[/] for {cfg.steps} steps", highlight=False)
+    if main:
+        console.print(f"unlearning {len(forget_items)} forget items ({len(retain_items)} retain) with "
+                      f"[bold]{method}[/] for {cfg.steps} steps"
+                      f"{f' on {dp.world} processes' if dp else ''}", highlight=False)
     out = Path(out)
     result = unlearn(m, tok, forget_items, retain_items, refusals=refusal_list,
                      snapshot_dir=out / "checkpoints" if cfg.checkpoints else None, **setup.unlearn_kwargs())
+    if dp is not None:
+        dp.barrier()  # every rank finished training; a rank that died makes this raise, and nothing is written
+    if not main:
+        return result
     save_unlearned(result, tok, out, merge_lora=merge_lora)
     last = f"{result.losses[-1]:.4g}" if result.losses else "-"
     status = "[green]completed[/]" if result.status == "completed" else f"[red]diverged at step {result.diverged_at}[/]"

@@ -25,7 +25,9 @@ from typing import Any, Callable
 import torch
 
 from froc.engine.config import UnlearnConfig, check_lora, engine_config
-from froc.engine.data import IndexStream, make_batch, prepare_data, reference_logprobs
+from froc.engine.data import IndexStream, make_batch, prepare_data
+from froc.engine.distributed import current as data_parallel
+from froc.engine.distributed import shared_reference_logprobs
 from froc.engine.optim import build_optimizer, is_zeroth_order_step, lr_factor, spsa_gradient_
 from froc.engine.result import UnlearnResult
 from froc.errors import ConfigError
@@ -61,6 +63,11 @@ def unlearn(model, tokenizer, forget, retain=None, method: str = "npo", refusals
     Returns:
         ``UnlearnResult``; a diverging run returns ``status="diverged"`` with ``diverged_at``.
 
+    Data parallel: called on every rank of an initialised ``torch.distributed`` group of 2+ processes (torchrun),
+    the run's global batch is ``batch_size * world * grad_accum``, split between the ranks, and every rank ends
+    with the weights one process gets with ``grad_accum * world`` (froc.engine.distributed); only rank 0 writes
+    snapshots and shows progress; ``on_checkpoint`` runs on every rank.
+
     Raises:
         ConfigError: unknown method or hyperparameter (listing the valid ones), bad values,
             missing inputs the method needs.
@@ -69,8 +76,12 @@ def unlearn(model, tokenizer, forget, retain=None, method: str = "npo", refusals
     spec, cfg, mcfg = get_method(setup.method), setup.config, setup.method_config
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
+    dp = data_parallel()
+    progress = progress and (dp is None or dp.main)
     with _deterministic(cfg.seed):
         model = _prepare_model(model, cfg, spec, mcfg, device)
+        if dp is not None:
+            dp.broadcast_weights(model)
         result = UnlearnResult(model=model, method=spec.name, config=cfg, method_hparams=method_hparams(mcfg))
         needs = spec.needs_for(mcfg)
         data = prepare_data(tokenizer, forget, retain, refusals, needs, cfg)
@@ -80,22 +91,22 @@ def unlearn(model, tokenizer, forget, retain=None, method: str = "npo", refusals
         # Reference quantities, once, before any weight changes.
         model.eval()
         if "ref_seq_logprobs" in needs:
-            ctx.ref_forget = reference_logprobs(model, data.forget_enc, pad_id, device, cfg.batch_size)
+            ctx.ref_forget = shared_reference_logprobs(dp, model, data.forget_enc, pad_id, device, cfg.batch_size)
             if data.refusal_enc is not None:
-                ctx.ref_refusal = reference_logprobs(model, data.refusal_enc, pad_id, device, cfg.batch_size)
+                ctx.ref_refusal = shared_reference_logprobs(dp, model, data.refusal_enc, pad_id, device, cfg.batch_size)
         if "ref_model" in needs:
             ctx.ref = Reference(model)
         if spec.setup is not None:
             result.info = spec.setup(model, data, ctx, mcfg) or {}
 
         if spec.trains(mcfg):
-            _train(model, tokenizer, spec, mcfg, cfg, data, ctx, result, on_checkpoint, snapshot_dir, progress)
+            _train(model, tokenizer, spec, mcfg, cfg, data, ctx, result, on_checkpoint, snapshot_dir, progress, dp)
     result.seconds = time.perf_counter() - t0
     return result
 
 
 def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, ctx: Context,
-           result: UnlearnResult, on_checkpoint, snapshot_dir, progress: bool) -> None:
+           result: UnlearnResult, on_checkpoint, snapshot_dir, progress: bool, dp=None) -> None:
     params, restore = _select_trainable(model, spec, mcfg)
     opt = build_optimizer(cfg, params)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg))
@@ -115,13 +126,15 @@ def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, c
         with bar as advance:
             for step in range(1, cfg.steps + 1):
                 ctx.step = step
-                micro = [make_batch(data, forget_order.take(cfg.batch_size),
-                                    retain_order.take(cfg.batch_size) if retain_order else None, ctx.pad_id,
-                                    ctx.device)
-                         for _ in range(cfg.grad_accum)]
+                # the step's micro-batches: grad_accum per rank, micro-batch k on rank k % world
+                draws = [(forget_order.take(cfg.batch_size), retain_order.take(cfg.batch_size) if retain_order else None)
+                         for _ in range(cfg.grad_accum * (dp.world if dp else 1))]
+                micro = [make_batch(data, f, r, ctx.pad_id, ctx.device)
+                         for k, (f, r) in enumerate(draws) if dp is None or dp.mine(k)]
                 opt.zero_grad(set_to_none=True)
                 if is_zeroth_order_step(cfg, step):
-                    loss = spsa_gradient_(params, lambda: _mean_total(compute, micro), mu=cfg.zo_mu,
+                    mean = dp.mean if dp else (lambda x: x)
+                    loss = spsa_gradient_(params, lambda: mean(_mean_total(compute, micro)), mu=cfg.zo_mu,
                                           n_directions=cfg.zo_directions, dist=cfg.zo_dist,
                                           seed=cfg.seed * 100_003 + step)
                     parts = {}
@@ -129,6 +142,11 @@ def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, c
                     outs = [backward(compute, b, params, 1.0 / len(micro), ctx, mcfg) for b in micro]
                     loss = sum(o.total.detach() for o in outs) / len(outs)
                     parts = {k: sum(float(o.parts[k]) for o in outs) / len(outs) for k in outs[0].parts}
+                    if dp is not None:  # the mean over ranks: identical gradients, loss and parts everywhere
+                        dp.all_reduce_grads(params)
+                        both = dp.mean(torch.tensor([float(loss), *parts.values()], dtype=torch.float64,
+                                                     device=ctx.device))
+                        loss, parts = both[0], dict(zip(parts, both[1:].tolist()))
                 loss = float(loss)
                 result.losses.append(loss)
                 result.loss_parts.append(parts)
@@ -207,7 +225,8 @@ def _diverged(result: UnlearnResult, step: int, reason: str) -> None:
 
 def _checkpoint(step, model, tokenizer, device, on_checkpoint, snapshot_dir, result: UnlearnResult) -> None:
     model.eval()
-    if snapshot_dir is not None:
+    dp = data_parallel()
+    if snapshot_dir is not None and (dp is None or dp.main):
         save_snapshot(model, tokenizer, Path(snapshot_dir) / f"step_{step}")
     if on_checkpoint is not None:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

@@ -1,0 +1,176 @@
+"""One unlearning run on several processes: data parallelism over ``torch.distributed`` (gloo on CPU, NCCL on GPUs).
+
+Launch with torchrun, which starts the processes and sets ``RANK``/``WORLD_SIZE``/``MASTER_ADDR``::
+
+    torchrun --nproc_per_node 2 -m froc unlearn --model ./target --forget f.jsonl --retain r.jsonl --out ./npo
+
+``froc unlearn`` joins the process group (:func:`init_from_env`); ``froc.unlearn`` itself works on any rank of an
+already initialised group (:func:`current`). What each rank does, and why the result does not depend on the
+number of processes:
+
+- **Samples.** Every rank draws the same seeded forget/retain order, ``world * grad_accum`` micro-batches of
+  ``batch_size`` per step: exactly the micro-batches one process draws with ``grad_accum * world``. Micro-batch
+  ``k`` of a step belongs to rank ``k % world`` (a DistributedSampler-style split at the micro-batch level), so
+  the ranks see disjoint samples and together the step's whole global batch ``batch_size * world * grad_accum``
+  (the bug of giving every rank the same retain samples cannot occur: retain indices are split like forget ones).
+- **Gradients.** Each rank accumulates ``1/grad_accum`` of each of its micro-batch gradients; one all-reduce per
+  step (mean over ranks) then gives every rank the single process's ``1/(world*grad_accum)``-weighted sum,
+  up to float summation order. The step's loss (and its logged parts) is averaged the same way, so divergence
+  checks, clipping and the optimizer step see identical numbers on every rank and the weights stay identical.
+  Methods with a custom backward (SAM) and zeroth-order steps (SPSA losses all-reduced) work unchanged.
+- **Reference log-probs.** The per-item reference cache is computed once: the reference batches of one process
+  are dealt round-robin to the ranks and the results summed into every rank (each value is computed by
+  exactly one rank, in the same batch as in a single process, so it is bit-identical).
+- **Writes.** Only rank 0 writes (snapshots, the saved model, a sweep's records), after a barrier that every
+  rank reaches only when its own training finished: a crash of any rank fails the barrier (or an earlier
+  all-reduce) on rank 0, which then writes nothing.
+
+Why not ``DistributedDataParallel``'s wrapper: methods call the model directly, read its submodules and hook
+its layers (RMU, MRP, adversarial methods), take several backward passes per micro-batch (SAM) or none (SPSA),
+all of which the wrapper's forward-bound reducer does not support; one bucketed all-reduce per step is the
+same communication DDP does without gradient accumulation, minus its overlap of communication with the backward.
+
+Not draw-for-draw equal to one process: methods that draw noise per micro-batch from the run's generator
+(SAM's ``smoothed`` variant, ROKA's picks) draw from each rank's own copy of the stream.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+BUCKET_BYTES = 64 * 2**20  # gradients are all-reduced in flat buffers of at most this size
+
+
+@dataclass(frozen=True)
+class DataParallel:
+    """This process's place in a data-parallel run: ``rank`` in ``0..world-1``."""
+
+    rank: int
+    world: int
+
+    @property
+    def main(self) -> bool:
+        """Whether this is rank 0, the only rank that writes outputs."""
+        return self.rank == 0
+
+    def mine(self, k: int) -> bool:
+        """Whether micro-batch ``k`` (0-based, of the step's ``world * grad_accum``) is computed by this rank."""
+        return k % self.world == self.rank
+
+    def mean(self, x: Tensor) -> Tensor:
+        """``x`` averaged over the ranks (float64 stays float64, anything else becomes float32; same value on every rank)."""
+        import torch.distributed as dist
+
+        y = x.detach().to(torch.float64 if x.dtype == torch.float64 else torch.float32, copy=True)
+        dist.all_reduce(y)
+        return y / self.world
+
+    def all_reduce_grads(self, params: list[Tensor]) -> None:
+        """Replace each ``p.grad`` by its mean over the ranks (a missing gradient counts as zeros).
+
+        Gradients are flattened into buckets of at most ``BUCKET_BYTES`` per dtype and device, one all-reduce each.
+        """
+        import torch.distributed as dist
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+        for p in params:
+            if p.grad is None:  # every rank must reduce the same tensors in the same order
+                p.grad = torch.zeros_like(p)
+        buckets: dict[tuple, list[list[Tensor]]] = {}
+        size: dict[tuple, int] = {}
+        for p in params:
+            key, nbytes = (p.grad.dtype, p.grad.device), p.grad.numel() * p.grad.element_size()
+            lst = buckets.setdefault(key, [[]])
+            if lst[-1] and size[key] + nbytes > BUCKET_BYTES:
+                lst.append([])
+                size[key] = 0
+            lst[-1].append(p.grad)
+            size[key] = size.get(key, 0) + nbytes
+        for lists in buckets.values():
+            for grads in lists:
+                flat = _flatten_dense_tensors(grads)
+                dist.all_reduce(flat)
+                flat /= self.world
+                for g, r in zip(grads, _unflatten_dense_tensors(flat, grads)):
+                    g.copy_(r)
+
+    def broadcast_weights(self, model) -> None:
+        """Give every rank rank 0's parameters and buffers (as DDP does when it wraps a model)."""
+        import torch.distributed as dist
+
+        with torch.no_grad():
+            for t in list(model.parameters()) + list(model.buffers()):
+                dist.broadcast(t.data, src=0)
+
+    def barrier(self) -> None:
+        """Wait for every rank; raises on rank 0 when another rank died (its connection closed)."""
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def current() -> DataParallel | None:
+    """The data-parallel layout of an initialised ``torch.distributed`` group of 2+ processes, else None."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return DataParallel(dist.get_rank(), dist.get_world_size())
+    return None
+
+
+def launched() -> bool:
+    """Whether this process was started by torchrun (or another launcher) as one of 2+ ranks."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_env(device: str = "auto") -> bool:
+    """Join the process group the launcher described in the environment, if any; True when this call created it.
+
+    Backend: NCCL when the run uses CUDA (each rank on GPU ``LOCAL_RANK``), gloo otherwise. Nothing happens
+    in a single process or when a group already exists.
+    """
+    import torch.distributed as dist
+
+    if not launched() or dist.is_initialized():
+        return False
+    from froc.models.loading import resolve_device
+
+    cuda = resolve_device(device).type == "cuda"
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return True
+
+
+def close(created: bool) -> None:
+    """Leave the process group if :func:`init_from_env` created it."""
+    import torch.distributed as dist
+
+    if created and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shared_reference_logprobs(dp: DataParallel | None, model, encs: list, pad_id: int, device, batch_size: int) -> Tensor:
+    """:func:`froc.engine.data.reference_logprobs` computed once across the ranks: (N,) float32 on every rank.
+
+    The single-process batches (``batch_size`` consecutive sequences) are dealt round-robin: batch ``i`` is
+    computed by rank ``i % world`` and the (N,) results are summed over the ranks, where every other rank
+    contributes exact zeros, so each value is bit-identical to the single-process one.
+    """
+    from froc.engine.data import reference_logprobs
+
+    if dp is None:
+        return reference_logprobs(model, encs, pad_id, device, batch_size)
+    import torch.distributed as dist
+
+    out = torch.zeros(len(encs), dtype=torch.float32, device=device)
+    for b, start in enumerate(range(0, len(encs), batch_size)):
+        if b % dp.world == dp.rank:
+            out[start : start + batch_size] = reference_logprobs(model, encs[start : start + batch_size], pad_id,
+                                                                 device, batch_size)
+    dist.all_reduce(out)
+    return out
