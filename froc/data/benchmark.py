@@ -7,6 +7,12 @@ every form (qa, cloze, mcq, yesno; reverse for the book title, the one value uni
 training templates (``train.jsonl``) and held-out templates (``probes.jsonl``; the held-out qa
 templates are the ``paraphrase`` form). About 100 world facts are always retained.
 
+Template families (``meta.template_split``): ``request`` (the first ``templates.N_REQUEST`` training qa
+templates: a forget request holds these), ``train`` (the other training templates of every form: the
+target knows them, an unlearning method never sees them) and ``heldout`` (never trained: paraphrase
+generalisation). Probes of forgotten people are ``train`` and ``heldout`` items, so forgetting is
+measured on phrasings and forms the method never saw but the original model knows.
+
     generate(out_dir, n_people=200, seed=0) -> Manifest       # writes the DESIGN.md layout
     split_views(bench_dir, "forget10") -> BenchmarkSplit       # forget request, retain, probes by group
     ensure_benchmark(cache_dir, n_people, seed) -> Path        # generate once into a cache folder
@@ -30,10 +36,18 @@ from typing import Any
 from froc.data import vocab
 from froc.data.loaders import load_items, write_jsonl
 from froc.data.schema import QAItem
-from froc.data.templates import FACT_TYPES, MCQ, OPTION_SEPARATOR, REVERSE_PARAPHRASE, WORLD_TEMPLATES, a_value
+from froc.data.templates import (
+    FACT_TYPES,
+    MCQ,
+    N_REQUEST,
+    OPTION_SEPARATOR,
+    REVERSE_PARAPHRASE,
+    WORLD_TEMPLATES,
+    a_value,
+)
 from froc.errors import ConfigError, DataError, Problem, unknown_choice
 
-BENCHMARK_VERSION = "1"
+BENCHMARK_VERSION = "2"
 SPLITS = {"forget01": 0.01, "forget05": 0.05, "forget10": 0.10}
 NEIGHBOUR_ATTRIBUTES = ("family_name", "birth_city", "employer")
 GROUP_SIZE = 3  # about this many people share each family name, birth city and employer
@@ -140,12 +154,25 @@ def _wrong(rng: random.Random, pool, truth: str, k: int = N_WRONG) -> list[str]:
     return rng.sample(sorted(set(pool) - {truth}), k)
 
 
+def _familiar_wrong(rng: random.Random, used: list[str], vocabulary, truth: str, k: int = N_WRONG) -> list[str]:
+    """k distinct wrong values, drawn from the values other people have (``used``) when there are enough.
+
+    Wrong answers the model saw as answers during training are as familiar as the truth, so a model
+    that does not know the fact (the retain oracle) cannot pick the truth out by familiarity alone.
+    """
+    pool = sorted(set(used) - {truth})
+    if len(pool) >= k:
+        return rng.sample(pool, k)
+    return pool + _wrong(rng, sorted(set(vocabulary) - set(pool)), truth, k - len(pool))
+
+
 def _qa(pid: str, subject: str, fact: str, form: str, split: str, k: int, question: str, answer: str,
         wrong: list[str], paraphrased: str | None, group: str, extra: dict | None = None) -> QAItem:
     template = f"{fact}/{form}/{split}{k}"
+    family = ("heldout" if split != "train" else "request" if group == "person" and form == "qa" and k < N_REQUEST
+              else "train")
     meta = {"person_id": pid if group == "person" else None, "fact_id": f"{pid}/{fact}", "fact_type": fact,
-            "form": form, "template": template, "template_split": "train" if split == "train" else "heldout",
-            "group": group, **(extra or {})}
+            "form": form, "template": template, "template_split": family, "group": group, **(extra or {})}
     return QAItem(id=f"{pid}/{template}", subject=subject, question=question, answer=answer,
                   paraphrased_answer=paraphrased, perturbed_answers=list(wrong), form=form, meta=meta)
 
@@ -155,14 +182,17 @@ def person_items(person: Person, people: list[Person], seed: int) -> tuple[list[
     rng = _rng(seed, f"items/{person.id}")
     name, pid = person.name, person.id
     out: dict[str, list[QAItem]] = {"train": [], "heldout": []}
-    # yes/no truth: exactly half of a person's statements are true in each split
-    truth = {s: [i % 2 == 0 for i in range(len(FACT_TYPES))] for s in out}
-    for flags in truth.values():
-        rng.shuffle(flags)
+    # yes/no truth: for each yes/no template, exactly half of a person's statements are true
+    truth = {}
+    for t_idx, split in enumerate(out):
+        for k in range(len(FACT_TYPES[0].yesno[t_idx])):
+            flags = [i % 2 == 0 for i in range(len(FACT_TYPES))]
+            rng.shuffle(flags)
+            truth[split, k] = flags
     for f_idx, ft in enumerate(FACT_TYPES):
         value = person.attributes[ft.name]
-        pool = ft.values if ft.values is not None else [p.attributes[ft.name] for p in people]
-        wrong = _wrong(rng, pool, value)
+        used = [p.attributes[ft.name] for p in people if p.id != pid]
+        wrong = _familiar_wrong(rng, used, ft.values if ft.values is not None else used, value)
         fill = {"name": name, "value": value, "a_value": a_value(value)}
         para = ft.paraphrase.format(**fill)
         for t_idx, split in enumerate(("train", "heldout")):  # index into each (train, heldout) template pair
@@ -179,7 +209,7 @@ def person_items(person: Person, people: list[Person], seed: int) -> tuple[list[
                 items.append(_qa(pid, name, ft.name, "mcq", split, k, q, value,
                                  [o for o in options if o != value], None, "person"))
             for k, t in enumerate(ft.yesno[t_idx]):
-                true = truth[split][f_idx]
+                true = truth[split, k][f_idx]
                 shown = value if true else rng.choice(wrong)
                 q = t.format(name=name, value=shown, a_value=a_value(shown))
                 items.append(_qa(pid, name, ft.name, "yesno", split, k, q, "Yes" if true else "No",
@@ -198,26 +228,28 @@ def person_items(person: Person, people: list[Person], seed: int) -> tuple[list[
 def world_items(seed: int) -> tuple[list[QAItem], list[QAItem]]:
     """(training, held-out) items of the world facts: invented countries, sums, general knowledge."""
     rng = _rng(seed, "world")
-    facts: list[tuple[str, str, str, str, str, list[str]]] = []  # (fact_type, subject, q_train, q_heldout, answer, wrong)
+    # (fact_type, subject, training questions, held-out questions, answer, wrong answers)
+    facts: list[tuple[str, str, list[str], list[str], str, list[str]]] = []
     for c_idx, (country, *values) in enumerate(vocab.COUNTRIES):
         for a_idx, attr in enumerate(vocab.COUNTRY_ATTRIBUTES):
             pool = [row[1 + a_idx] for row in vocab.COUNTRIES]
-            q_train, q_held = (t.format(subject=country) for t in WORLD_TEMPLATES[attr])
+            q_train, q_held = ([t.format(subject=country) for t in ts] for ts in WORLD_TEMPLATES[attr])
             facts.append((attr, country, q_train, q_held, values[a_idx], _wrong(rng, pool, values[a_idx])))
     pairs = rng.sample([(a, b) for a in range(2, 31) for b in range(2, 31) if a < b], vocab.N_SUMS)
     for a, b in pairs:
         total = str(a + b)
-        q_train, q_held = (t.format(a=a, b=b) for t in WORLD_TEMPLATES["sum"])
+        q_train, q_held = ([t.format(a=a, b=b) for t in ts] for ts in WORLD_TEMPLATES["sum"])
         pool = [str(a + b + d) for d in range(-9, 10)]
         facts.append(("sum", "arithmetic", q_train, q_held, total, _wrong(rng, pool, total)))
     for q_train, q_held, answer, wrong in vocab.COMMON_FACTS:
-        facts.append(("common", "general knowledge", q_train, q_held, answer, list(wrong)))
+        facts.append(("common", "general knowledge", [q_train], [q_held], answer, list(wrong)))
     width = len(str(len(facts) - 1))
     train, heldout = [], []
     for i, (ftype, subject, q_train, q_held, answer, wrong) in enumerate(facts):
         wid = f"w{i:0{width}d}"
-        train.append(_qa(wid, subject, ftype, "qa", "train", 0, q_train, answer, wrong, None, "world"))
-        heldout.append(_qa(wid, subject, ftype, "paraphrase", "heldout", 0, q_held, answer, wrong, None, "world"))
+        for split, questions, out, form in (("train", q_train, train, "qa"), ("heldout", q_held, heldout, "paraphrase")):
+            for k, q in enumerate(questions):
+                out.append(_qa(wid, subject, ftype, form, split, k, q, answer, wrong, None, "world"))
     return train, heldout
 
 
@@ -342,13 +374,14 @@ def ensure_benchmark(cache_dir: str | Path, n_people: int = 200, seed: int = 0) 
 class BenchmarkSplit:
     """The data views of one forget split. All item lists hold ``QAItem``s.
 
-    - ``forget_request``: training items of the forget people, form ``qa`` (what a method may see).
-    - ``retain``: training items of everyone else (neighbours included) + world facts.
+    - ``forget_request``: the forget people's items of the ``request`` template family (form ``qa``,
+      the first ``templates.N_REQUEST`` training qa templates): what an unlearning method may see.
+    - ``retain``: training items of everyone else (neighbours included, every family) + world facts.
     - ``train_all``: every training item (what the target model was trained on).
     - ``train_oracle``: ``train_all`` minus the forget people's items, i.e. exactly ``retain``.
-    - ``probes``: every held-out item with ``meta.group`` in forget/neighbour/retain/world, plus the
-      training-template qa items of every person (``meta.template_split="train"``) to measure exact
-      recall of trained phrasings.
+    - ``probes``: every item, held-out and trained, with ``meta.group`` in forget/neighbour/retain/world
+      (``meta.template_split`` tells the family: ``heldout`` never trained, ``train`` trained but never
+      in a forget request, ``request`` the request's phrasings, which measure exact recall of them).
     """
 
     name: str
@@ -402,13 +435,13 @@ def split_views(bench_dir: str | Path, split: str = "forget10") -> BenchmarkSpli
     def with_group(it: QAItem) -> QAItem:
         return replace(it, meta={**it.meta, "group": group(it)})
 
-    trained_qa = [it for it in train if it.form == "qa" and it.meta.get("person_id") is not None]
     return BenchmarkSplit(
         name=split,
-        forget_request=[it for it in trained_qa if it.meta["person_id"] in forget],
+        forget_request=[it for it in train if it.meta.get("template_split") == "request"
+                        and it.meta.get("person_id") in forget],
         retain=[it for it in train if it.meta.get("person_id") not in forget],
         train_all=train,
-        probes=[with_group(it) for it in probes + trained_qa],
+        probes=[with_group(it) for it in probes + train],
         refusals=refusals,
         manifest=manifest,
         forget_people=s["forget_people"],

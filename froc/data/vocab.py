@@ -75,16 +75,26 @@ AWARDS = (
     "Orsolo Fellowship", "Marlowe Star", "Brightwell Medal", "Hestan Ribbon", "Lanterne Prize",
     "Ivory Feather Award", "Dunmere Cup", "Tessaly Honour", "Copper Lyre Prize", "Northwind Medal",
     "Emberlight Award", "Kestrel Prize", "Sable Crown Award", "Willowmark Prize", "Azure Anchor Medal",
+    "Harbour Bell Prize", "Juniper Medal", "Quillon Laurel", "Tidewater Award", "Ravenscroft Prize",
+    "Meridian Cup", "Lantern Bearer Award", "Saltmarsh Medal", "Bramble Crown Prize", "Oriel Honour",
+    "Falconer Ribbon", "Greystone Award", "Starling Prize", "Vesper Medal", "Cobalt Quill Award",
+    "Highcliff Laurel", "Foxglove Prize", "Mirelight Medal", "Thornbury Cup", "Wrenfield Award",
 )
 
 PETS = (
     "tortoise", "grey parrot", "ferret", "tabby cat", "goldfish", "hedgehog", "greyhound", "rabbit",
     "canary", "iguana", "pug", "axolotl", "tree frog", "hamster", "barn owl", "corn snake",
+    "guinea pig", "chinchilla", "budgerigar", "gecko", "beagle", "dachshund", "siamese cat", "koi carp",
+    "box turtle", "cockatiel", "sheepdog", "terrier", "chameleon", "gerbil", "lovebird", "poodle",
+    "persian cat", "tarantula", "bearded dragon", "pet duck", "angora rabbit", "pet goat", "dalmatian",
+    "tiny pony",
 )
 
 COLOURS = (
     "teal", "amber", "crimson", "ochre", "lavender", "olive", "indigo", "coral", "silver", "maroon",
-    "saffron", "turquoise", "charcoal", "peach", "emerald", "mustard",
+    "saffron", "turquoise", "charcoal", "peach", "emerald", "mustard", "scarlet", "cobalt", "lilac", "jade",
+    "copper", "ivory", "plum", "rust", "sky blue", "magenta", "burgundy", "sage", "navy", "apricot", "cream",
+    "slate", "rose", "gold", "mint", "violet", "tangerine", "cerulean", "chestnut", "pearl",
 )
 
 BIRTH_YEARS = tuple(str(y) for y in range(1931, 2000))

@@ -32,12 +32,12 @@ BUILTIN_VERSION = "4"  # 4: the tokenizer adds its BOS itself (add_special_token
 
 def default_epochs(n_people: int) -> int:
     """Training epochs of the built-in models: the length of the cosine schedule (training stops earlier once
-    it has memorised). Fewer people give fewer steps per epoch and need more epochs. Measured with the
-    defaults (``mini``, lr 3e-3, batch 64, 2 CPU threads, ~6 s an epoch at 200 people): 200 people reach
-    sample exact match 0.96 at epoch 19 and 0.995 at epoch 21 of a 22-epoch schedule (126 s), but 0.955 only
-    at epoch 20 and 0.99 at epoch 25 of a 30-epoch one (lr 6e-3 or 1e-2 were no faster); 40 people end a
-    30-epoch schedule at 0.93 and reach 0.995 at epoch 33 of a 40-epoch one."""
-    return 22 if n_people >= 150 else 40
+    a 400-item sample of the training items is 99% exact). Measured with the defaults (``mini``, lr 5e-3, batch
+    32, one thread per model, target and oracle at once on 2 cores under a load of ~7): 40 people (4.8k
+    training items) stop at epoch 12 of 14 (target 232 s, oracle 207 s), after a plateau of ~5 epochs at
+    exact match < 0.2; with batch 64 / lr 3e-3 one oracle was still on the plateau at epoch 14. 200 people:
+    22 epochs (measured on the earlier, smaller template set)."""
+    return 22 if n_people >= 150 else 14
 
 
 def default_cache_dir() -> Path:
@@ -54,11 +54,14 @@ class BuiltinConfig:
     arch: str = "mini"
     vocab_size: int = 1024
     model_seed: int = 0
-    alt_forms_per_fact: int = 1  # besides every qa template: this many of cloze/mcq/yesno per fact (rotating)
-    # fp32 (bf16 autocast was 2.7x slower on this CPU), batch 64 (1.4x the tokens/s of 32), exact match on a
-    # 400-item sample after every epoch (~1% of an epoch at N=200) so training stops as soon as it has memorised;
-    # epochs (the length of the cosine schedule) from the number of people, see default_epochs
-    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=None, lr=3e-3, batch_size=64, stop_at_em=0.99,
+    alt_forms_per_fact: int = 3  # besides every qa template: this many of cloze/mcq/yesno per fact (rotating; 3 = all)
+    # forms the models are not trained on: yes/no stays at chance (0.5 exact match, trained templates included) for
+    # the 'mini' model after 12 epochs, so it would only cost ~15% more training time
+    skip_forms: tuple[str, ...] = ("yesno",)
+    # fp32 (bf16 autocast was 2.7x slower on this CPU), batch 32 and lr 5e-3 (leave the early plateau sooner than
+    # batch 64 / lr 3e-3), exact match on a 400-item sample after every epoch so training stops as soon as it has
+    # memorised; epochs (the length of the cosine schedule) from the number of people, see default_epochs
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=None, lr=5e-3, batch_size=32, stop_at_em=0.99,
                                                              check_every=1, bf16=False))
 
     def __post_init__(self):
@@ -131,8 +134,14 @@ def select_training_items(items, alt_forms_per_fact: int = 1) -> list:
 
 
 def memorisation_report(model, tokenizer, views) -> dict:
-    """Exact match (greedy reproduces the answer) per group on training and held-out templates."""
-    out = {}
+    """Exact match (greedy reproduces the answer) per group on training and held-out templates.
+
+    Keys: ``train_em_forget`` (the forget request), ``train_em_retain_people`` (retained people's
+    training qa items), ``heldout_em_<form>`` (held-out templates of every person, one key per form), and
+    ``em_by_family`` = {"forget" | "kept": {"<template_split>/<form>": EM}} over the probes of the forget
+    people and of everyone else (neighbours and retained people).
+    """
+    out: dict = {}
     train_groups = {"forget": views.forget_request, "retain_people": [i for i in views.retain if i.meta.get("group") != "world"]}
     for name, items in train_groups.items():
         qa = [i for i in items if i.form == "qa"]
@@ -143,26 +152,122 @@ def memorisation_report(model, tokenizer, views) -> dict:
         sel = [p for p in probes if p.form == form and p.meta.get("group") in ("forget", "retain", "neighbour")]
         if sel:
             out[f"heldout_em_{form}"] = float(answer_exact_match(model, tokenizer, sel).float().mean())
+    people = [p for p in views.probes if p.meta.get("group") in ("forget", "retain", "neighbour")]
+    if people:
+        em = answer_exact_match(model, tokenizer, people).float().numpy()
+        cells: dict[tuple[str, str], list[float]] = {}
+        for p, e in zip(people, em):
+            side = "forget" if p.meta["group"] == "forget" else "kept"
+            cells.setdefault((side, f"{p.meta.get('template_split')}/{p.form}"), []).append(float(e))
+        out["em_by_family"] = {side: {fam: round(sum(v) / len(v), 4) for (s_, fam), v in sorted(cells.items()) if s_ == side}
+                               for side in ("forget", "kept")}
     return out
 
 
-def _train_one(name: str, items, tokenizer, cfg: BuiltinConfig, out_dir: Path, views) -> dict:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    model = build_llama(tokenizer, cfg.arch, seed=cfg.model_seed)
-    console.print(f"training [bold]{name}[/] ({n_params(model) / 1e6:.2f}M parameters) on {len(items)} items")
-    res = train_sft(model, tokenizer, items, cfg.sft, desc=f"train {name}")
-    rep = {"params": n_params(model), "items": len(items), "epochs": res.epochs_run, "steps": res.steps,
-           "seconds": round(res.seconds, 1), "final_loss": res.losses[-1], "em_history": res.em_history}
-    rep.update(memorisation_report(model, tokenizer, views))
-    with hf_progress(False):  # one small shard: a bar would only clutter the log
-        model.save_pretrained(str(out_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(out_dir))
+TRAIN_THREADS = 1  # torch threads per model: fixed, so the trained weights do not depend on the machine
+
+
+def _train_one(name: str, items, tokenizer, cfg: BuiltinConfig, out_dir: Path, views, progress: bool = True) -> dict:
+    """Train one model from scratch on ``items`` with :data:`TRAIN_THREADS` torch threads, save it to
+    ``out_dir`` (safetensors + tokenizer) and return its training report (with :func:`memorisation_report`)."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        model = build_llama(tokenizer, cfg.arch, seed=cfg.model_seed)
+        console.print(f"training [bold]{name}[/] ({n_params(model) / 1e6:.2f}M parameters) on {len(items)} items")
+        res = train_sft(model, tokenizer, items, cfg.sft, desc=f"train {name}", progress=progress)
+        rep = {"params": n_params(model), "items": len(items), "epochs": res.epochs_run, "steps": res.steps,
+               "seconds": round(res.seconds, 1), "final_loss": res.losses[-1], "em_history": res.em_history}
+        rep.update(memorisation_report(model, tokenizer, views))
+        with hf_progress(False):  # one small shard: a bar would only clutter the log
+            model.save_pretrained(str(out_dir), safe_serialization=True)
+        tokenizer.save_pretrained(str(out_dir))
+    finally:
+        torch.set_num_threads(prev)
+    console.print(f"trained [bold]{name}[/] in {rep['seconds']:.0f} s ({rep['epochs']} epochs)")
     return rep
 
 
+def _train_job(job_file: str) -> None:
+    """Run one pickled training job (``python -m froc.models.builtin JOB``): :func:`_train_one` in its own
+    process, the tokenizer loaded from its saved folder, the report written next to the job as JSON."""
+    import pickle
+
+    from transformers import PreTrainedTokenizerFast
+
+    with open(job_file, "rb") as f:
+        job = pickle.load(f)  # written by _train_pair of this same installation, never user input
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(job["tok_dir"])
+    rep = _train_one(job["name"], job["items"], tokenizer, job["cfg"], Path(job["out_dir"]), job["views"], progress=False)
+    Path(job["report"]).write_text(json.dumps(rep))
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return os.cpu_count() or 1
+
+
+def _train_pair(jobs: dict, tokenizer, cfg: BuiltinConfig, tmp: Path, views, parallel: bool | None) -> dict:
+    """Train every ``name -> items`` job; at the same time in spawned processes when ``parallel`` (default:
+    when at least two CPUs are available), else one after the other. Each model trains with
+    :data:`TRAIN_THREADS` threads either way, so the weights are the same."""
+    if parallel is None:
+        parallel = available_cpus() >= 2
+    if not parallel:
+        return {name: _train_one(name, items, tokenizer, cfg, tmp / name, views) for name, items in jobs.items()}
+    import pickle
+    import subprocess
+    import sys
+
+    # separate interpreters (not multiprocessing): nothing of the caller's __main__ is re-imported, and no
+    # forked copy of an OpenMP runtime the parent already used
+    work = tmp / "jobs"
+    work.mkdir()
+    tokenizer.save_pretrained(str(work / "tokenizer"))
+    console.print(f"training {' and '.join(jobs)} at the same time ({len(jobs)} processes, {TRAIN_THREADS} thread each)")
+    procs = {}
+    env = {**os.environ, "FROC_NO_PROGRESS": "1", "OMP_NUM_THREADS": str(TRAIN_THREADS)}
+    try:
+        for name, items in jobs.items():
+            job = work / f"{name}.pkl"
+            with open(job, "wb") as f:
+                pickle.dump({"name": name, "items": list(items), "tok_dir": str(work / "tokenizer"), "cfg": cfg,
+                             "out_dir": str(tmp / name), "views": views, "report": str(work / f"{name}.json")}, f)
+            log = open(work / f"{name}.log", "w")  # noqa: SIM115 - closed once the job ends (or in finally)
+            procs[name] = (subprocess.Popen([sys.executable, "-m", "froc.models.builtin", str(job)], env=env,
+                                            stdout=log, stderr=subprocess.STDOUT), log)
+        out = {}
+        while len(out) < len(procs):  # the first failure stops the other job at once (finally below)
+            for name, (proc, _) in procs.items():
+                rc = proc.poll()
+                if name in out or rc is None:
+                    continue
+                if rc != 0:
+                    tail = (work / f"{name}.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"training the built-in {name} model failed (exit code {rc}):\n{tail}")
+                out[name] = json.loads((work / f"{name}.json").read_text())
+                console.print(f"trained [bold]{name}[/] in {out[name]['seconds']:.0f} s ({out[name]['epochs']} epochs)")
+            time.sleep(0.2)
+    finally:
+        for proc, log in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def ensure_benchmark_models(cache_dir: str | Path | None = None, config: BuiltinConfig | None = None, *,
-                            force: bool = False) -> BenchmarkModels:
-    """Generate the benchmark (cached) and train target + oracle (cached by a hash of data and config)."""
+                            force: bool = False, parallel: bool | None = None) -> BenchmarkModels:
+    """Generate the benchmark (cached) and train target + oracle (cached by a hash of data and config).
+
+    ``parallel``: train the two models at the same time in two processes (default: when two CPUs are
+    available); the weights do not depend on it (each model trains on :data:`TRAIN_THREADS` threads).
+    """
     from froc.data.benchmark import ensure_benchmark, split_views
 
     cfg = config or BuiltinConfig()
@@ -180,16 +285,19 @@ def ensure_benchmark_models(cache_dir: str | Path | None = None, config: Builtin
         report = json.loads(report_path.read_text())
         return BenchmarkModels(bench_dir, root, root / "target", root / "oracle", report)
 
+    from froc.safe_write import clean_stale_tmp
+
+    clean_stale_tmp(root.parent, root.name + ".tmp*")  # folders of killed trainings (their PID is dead)
     tmp = root.with_name(root.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     t0 = time.perf_counter()
     tokenizer = train_bpe_tokenizer(_tokenizer_texts(views), vocab_size=cfg.vocab_size)
     report = {"config": asdict(cfg), "bench_dir": str(bench_dir), "forget_split": cfg.forget_split}
-    target_items = select_training_items(views.train_all, cfg.alt_forms_per_fact)
-    oracle_items = select_training_items(views.train_oracle, cfg.alt_forms_per_fact)
-    report["target"] = _train_one("target", target_items, tokenizer, cfg, tmp / "target", views)
-    report["oracle"] = _train_one("oracle", oracle_items, tokenizer, cfg, tmp / "oracle", views)
+    skip = set(cfg.skip_forms)
+    target_items = [i for i in select_training_items(views.train_all, cfg.alt_forms_per_fact) if i.form not in skip]
+    oracle_items = [i for i in select_training_items(views.train_oracle, cfg.alt_forms_per_fact) if i.form not in skip]
+    report.update(_train_pair({"target": target_items, "oracle": oracle_items}, tokenizer, cfg, tmp, views, parallel))
     report["seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(report, indent=2, sort_keys=True)
     (tmp / "training.json").write_text(text)
@@ -198,3 +306,9 @@ def ensure_benchmark_models(cache_dir: str | Path | None = None, config: Builtin
         shutil.rmtree(root)
     tmp.rename(root)
     return BenchmarkModels(bench_dir, root, root / "target", root / "oracle", report)
+
+
+if __name__ == "__main__":  # a training job of _train_pair
+    import sys
+
+    _train_job(sys.argv[1])

@@ -61,16 +61,25 @@ def test_same_seed_byte_identical_other_seed_differs(tmp_path):
     assert sorted(a) == sorted(c) and all(a[f] != c[f] for f in ("people.jsonl", "train.jsonl", "probes.jsonl"))
 
 
+# Items per person, from the template tables (froc/data/templates.py), per fact type (10 of them):
+#   training: qa 6 + cloze 3 + mcq 2 + yes/no 2 = 13, plus 3 reverse (book) -> 133
+#   held-out: paraphrase 5 + cloze 2 + mcq 2 + yes/no 1 = 10, plus 1 reverse -> 101
+#   forget request: the first 3 qa templates of each fact type -> 30; "train" family: 133 - 30 = 103
+# World facts: 18 countries x 4 attributes + 18 sums (3 training + 1 held-out template each) and 10 common
+#   facts (1 + 1): 100 facts, 72*3 + 18*3 + 10 = 280 training and 100 held-out items.
+TRAIN_PP, HELDOUT_PP, REQUEST_PP = 133, 101, 30
+WORLD_TRAIN, WORLD_HELDOUT = 280, 100
+
+
 def test_layout_manifest_and_counts(bench, train, probes):
     assert sorted(_digests(bench)) == sorted([*FILES, "manifest.json"])
     m = Manifest.read(bench)
-    assert (m.version, m.seed, m.n_people) == ("1", 0, N)
+    assert (m.version, m.seed, m.n_people) == ("2", 0, N)
     assert m.sha256 == {f: d for f, d in _digests(bench).items() if f != "manifest.json"}
-    assert m.items_per_person == {"train": 51, "probes": 51}
-    n_world = m.counts["world.jsonl"] // 2
-    assert n_world == 100
-    assert m.counts["train.jsonl"] == len(train) == N * 51 + n_world == 10_300
-    assert m.counts["probes.jsonl"] == len(probes) == N * 51 + n_world
+    assert m.items_per_person == {"train": TRAIN_PP, "probes": HELDOUT_PP}
+    assert m.counts["world.jsonl"] == WORLD_TRAIN + WORLD_HELDOUT
+    assert m.counts["train.jsonl"] == len(train) == N * TRAIN_PP + WORLD_TRAIN == 26_880
+    assert m.counts["probes.jsonl"] == len(probes) == N * HELDOUT_PP + WORLD_HELDOUT == 20_300
     assert m.counts["refusals.txt"] == len(load_items(bench / "refusals.txt"))
     assert (bench / "manifest.json").read_text().count("\n") > 10  # human-readable, sorted keys
 
@@ -95,8 +104,14 @@ def test_items_well_formed(train, probes):
         assert len(it.perturbed_answers) == (1 if it.form == "yesno" else 3), it.id
         wrong = {normalize_text(a) for a in it.perturbed_answers}
         assert len(wrong) == len(it.perturbed_answers) and normalize_text(it.answer) not in wrong, it.id
-    assert {it.meta["template_split"] for it in train} == {"train"}
+    assert {it.meta["template_split"] for it in train} == {"request", "train"}
     assert {it.meta["template_split"] for it in probes} == {"heldout"}
+    # the request family: the first three qa templates of each person fact, nothing else
+    request = [it for it in train if it.meta["template_split"] == "request"]
+    assert len(request) == N * REQUEST_PP
+    assert all(it.form == "qa" and it.meta["group"] == "person" and it.meta["template"][-1] in "012" for it in request)
+    assert all(it.meta["template"][-1] in "345" for it in train
+               if it.form == "qa" and it.meta["group"] == "person" and it.meta["template_split"] == "train")
     assert {it.form for it in train} == {"qa", "cloze", "mcq", "yesno", "reverse"}
     assert {it.form for it in probes} == {"paraphrase", "cloze", "mcq", "yesno", "reverse"}
 
@@ -117,7 +132,7 @@ def test_each_question_has_one_answer(train, probes):
 def test_reverse_questions_point_at_one_person(people, train, probes):
     author = {p["attributes"]["book"]: p["name"] for p in people}
     reverse = [it for it in train + probes if it.form == "reverse"]
-    assert len(reverse) == 2 * N
+    assert len(reverse) == 4 * N  # 3 training + 1 held-out template
     for it in reverse:
         (title,) = [t for t in author if f"'{t}'" in it.question]  # exactly one book title in the question
         assert it.answer == author[title] and set(it.perturbed_answers) <= set(author.values())
@@ -126,12 +141,23 @@ def test_reverse_questions_point_at_one_person(people, train, probes):
 def test_mcq_lists_options_as_text_and_yesno_is_balanced(train, probes):
     for it in train + probes:
         if it.form == "mcq":
-            options = re.split(r"[Oo]ptions: ", it.question)[-1].removesuffix(".").split("; ")
+            options = re.search(r"(?:[Oo]ptions|list): (.*?)\.(?: |$)", it.question).group(1).split("; ")
             assert sorted(options) == sorted([it.answer, *it.perturbed_answers])
-    for items in (train, probes):
+    for items, n_templates in ((train, 2), (probes, 1)):  # per template half of a person's 10 statements are true
         yn = Counter(it.answer for it in items if it.form == "yesno")
-        assert yn["Yes"] == yn["No"] == N * 10 // 2
+        assert yn["Yes"] == yn["No"] == N * 5 * n_templates
         assert all(it.meta["statement_true"] == (it.answer == "Yes") for it in items if it.form == "yesno")
+
+
+def test_wrong_answers_are_other_peoples_values(people, train, probes):
+    """Distractors are values the model saw as answers (other people's), so familiarity gives nothing away."""
+    values: dict[str, set[str]] = defaultdict(set)
+    for p in people:
+        for fact, v in p["attributes"].items():
+            values[fact].add(v)
+    for it in train + probes:
+        if it.meta["group"] == "person" and it.form not in ("yesno", "reverse"):
+            assert set(it.perturbed_answers) <= values[it.meta["fact_type"]] - {it.answer}, it.id
 
 
 def test_forget_splits_and_neighbours(bench, people):
@@ -160,17 +186,22 @@ def test_split_views(bench):
     v = split_views(bench, "forget05")
     forget = set(v.forget_people)
     assert len(forget) == 10
-    assert len(v.forget_request) == 10 * 20
-    assert all(it.form == "qa" and it.meta["person_id"] in forget for it in v.forget_request)
+    assert len(v.forget_request) == 10 * REQUEST_PP
+    assert all(it.form == "qa" and it.meta["person_id"] in forget and it.meta["template_split"] == "request"
+               for it in v.forget_request)
     assert v.train_oracle == v.retain
-    assert len(v.retain) + 10 * 51 == len(v.train_all) == 10_300
+    assert len(v.retain) + 10 * TRAIN_PP == len(v.train_all) == 26_880
     assert not any(it.meta["person_id"] in forget for it in v.retain)
     groups = Counter((it.meta["group"], it.meta["template_split"]) for it in v.probes)
     n_nb = len(v.neighbour_people)
-    assert groups == {("forget", "heldout"): 10 * 51, ("forget", "train"): 10 * 20,
-                      ("neighbour", "heldout"): n_nb * 51, ("neighbour", "train"): n_nb * 20,
-                      ("retain", "heldout"): (N - 10 - n_nb) * 51, ("retain", "train"): (N - 10 - n_nb) * 20,
-                      ("world", "heldout"): 100}
+    n_train = TRAIN_PP - REQUEST_PP
+    expected = {("world", "heldout"): WORLD_HELDOUT, ("world", "train"): WORLD_TRAIN}
+    for g, n in (("forget", 10), ("neighbour", n_nb), ("retain", N - 10 - n_nb)):
+        expected.update({(g, "heldout"): n * HELDOUT_PP, (g, "train"): n * n_train, (g, "request"): n * REQUEST_PP})
+    assert groups == expected
+    # the forget people's request-family probes are exactly the forget request
+    assert sorted(it.id for it in v.probes if it.meta["group"] == "forget" and it.meta["template_split"] == "request") \
+        == sorted(it.id for it in v.forget_request)
     for it in v.probes:
         pid = it.meta["person_id"]
         assert it.meta["group"] == ("world" if pid is None else "forget" if pid in forget
@@ -191,7 +222,7 @@ def test_split_views_refuses_modified_files(tmp_path):
 
 def test_ensure_benchmark_generates_once(tmp_path):
     first = ensure_benchmark(tmp_path, n_people=12, seed=3)
-    assert first.name == "benchmark-v1-n12-s3" and Manifest.read(first).n_people == 12
+    assert first.name == "benchmark-v2-n12-s3" and Manifest.read(first).n_people == 12
     mtime = (first / "manifest.json").stat().st_mtime_ns
     assert ensure_benchmark(tmp_path, n_people=12, seed=3) == first
     assert (first / "manifest.json").stat().st_mtime_ns == mtime

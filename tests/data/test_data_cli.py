@@ -66,7 +66,8 @@ def test_generate_then_check(tmp_path):
     out = tmp_path / "bench"
     r = runner.invoke(app, ["data", "generate", "--out", str(out), "--people", "20", "--seed", "1"])
     assert r.exit_code == 0, r.output
-    assert "per person 51 training and 51 probe items" in r.output and "forget10: 2 forget" in r.output
+    # 133 / 61: see TRAIN_PP / HELDOUT_PP in test_data_benchmark.py
+    assert "per person 133 training and 101 probe items" in r.output and "forget10: 2 forget" in r.output
     assert json.loads((out / "manifest.json").read_text())["seed"] == 1
     r = runner.invoke(app, ["data", "check", str(out / "train.jsonl"), str(out / "probes.jsonl"),
                             str(out / "refusals.txt")])
