@@ -30,7 +30,7 @@ import torch
 from froc.errors import ConfigError
 from froc.methods.base import Batch, Context, Loss
 from froc.methods.common import nll_term
-from froc.methods.dpo import prepare_alternatives, preference_loss
+from froc.methods.dpo import preference_loss, prepare_alternatives
 from froc.models.encoding import collate_prompts, encode_prompt, to_device
 
 
@@ -76,7 +76,8 @@ def accept(candidate: str, answer: str, kept: list[str]) -> bool:
 def _prompt_ids(tokenizer, item, ctx: Context, template: str | None) -> list[int]:
     if template is None:
         return encode_prompt(tokenizer, item.question, ctx.fmt)
-    ids = list(tokenizer(template.format(question=item.question, answer=item.answer), add_special_tokens=False)["input_ids"])
+    text = template.format(question=item.question, answer=item.answer)
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
     bos = tokenizer.bos_token_id
     return ([bos] if ctx.fmt.add_bos and bos is not None else []) + ids
 

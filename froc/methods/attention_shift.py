@@ -23,9 +23,9 @@ outputs, slower than sdpa). Defaults (ours): g = 1, h = 1, a = 10, w_r = 1, fact
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -79,7 +79,7 @@ def row_mean(att: Tensor, queries: Tensor) -> Tensor:
 
 
 def fact_mask(importance: Tensor, keys: Tensor, fraction: float) -> Tensor:
-    """(B, T) bool: per row the ``ceil(fraction * n)`` key positions (of the n where ``keys``) with the highest importance."""
+    """(B, T) bool: per row the ``ceil(fraction * n)`` key positions (of the n where ``keys``) of highest importance."""
     out = torch.zeros_like(keys)
     for b in range(keys.shape[0]):
         idx = keys[b].nonzero().squeeze(-1)

@@ -89,7 +89,8 @@ def prepare_alternatives(model, data, ctx: Context, texts: list[list[str]], batc
         if not alts:
             raise ConfigError(f"forget item {getattr(it, 'id', '?')!r} has no alternative answer: give "
                               "meta.alternatives (or meta.alternative) or perturbed_answers")
-    encs = [[encode_item(ctx.tokenizer, it, ctx.fmt, answer=a) for a in alts] for it, alts in zip(data.forget_items, texts)]
+    encs = [[encode_item(ctx.tokenizer, it, ctx.fmt, answer=a) for a in alts]
+            for it, alts in zip(data.forget_items, texts)]
     flat: list[Encoded] = [e for row in encs for e in row]
     out = []
     for i in range(0, len(flat), batch_size):

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 from froc.errors import unknown_choice
-from froc.methods import (adv, altpo, attention_shift, bild, catnip, ceu, circuit, dpo, embed_ga, ga, ga_kl, graddiff, icu,
-                          idkpo, mrp, npo, pdu, rmu, roka, rocr, sam, satimp, scope, simnpo, srmu, tru, undial, wga,
-                          wrapper)
+from froc.methods import (adv, altpo, attention_shift, bild, catnip, ceu, circuit, dpo, embed_ga, ga, ga_kl,
+                          graddiff, icu, idkpo, mrp, npo, pdu, purge, rmu, roka, rocr, rule, sam, satimp, scope, simnpo,
+                          srmu, tru, undial, wga, wrapper)
 from froc.methods.base import LossFn
 from froc.settings import coerce_fields
 
@@ -185,6 +185,14 @@ METHODS: dict[str, MethodSpec] = {
                    circuit.CircuitConfig, circuit.compute, needs=wrapper.needs,
                    summary="forget/retain/shared weight groups, projected gradients on shared",
                    trainable=wrapper.trainable, setup=circuit.setup, backward=circuit.backward, wrapper=True),
+        MethodSpec("rule", "Zhang et al. 2025, RULE: Reinforcement UnLEarning Achieves Forget-Retain Pareto Optimality "
+                   "(seed paper); GRPO: https://arxiv.org/abs/2402.03300", rule.RuleConfig, rule.compute,
+                   needs=frozenset({"refusals", "retain", "ref_model"}), setup=rule.setup,
+                   summary="GRPO: refuse forget queries, answer boundary ones (verifiable reward)"),
+        MethodSpec("purge", "PURGE: unlearning with group-relative policy optimisation (seed paper); GRPO: "
+                   "https://arxiv.org/abs/2402.03300", purge.PurgeConfig, purge.compute,
+                   needs=frozenset({"retain", "ref_model"}), setup=purge.setup,
+                   summary="GRPO penalising mentions of the forbidden concepts + KL to ref"),
     ]
 }
 

@@ -59,7 +59,7 @@ def is_marked_neighbour(item) -> bool:
 
 
 def nearest_by_similarity(z_f: Tensor, z_r: Tensor, k: int) -> list[int]:
-    """Indices of the ``k`` rows of ``z_r`` (N_r, D) with the highest max cosine similarity to a row of ``z_f``, sorted."""
+    """Indices (sorted) of the ``k`` rows of ``z_r`` (N_r, D) most cosine-similar to some row of ``z_f``."""
     sim = F.normalize(z_r.float(), dim=-1) @ F.normalize(z_f.float(), dim=-1).T  # (N_r, N_f)
     return sorted(sim.max(-1).values.topk(min(k, z_r.shape[0])).indices.tolist())
 
@@ -70,7 +70,8 @@ def pooled_states(model, encs, ctx: Context, batch_size: int = 32) -> Tensor:
     out = []
     for i in range(0, len(encs), batch_size):
         b = to_device(collate(encs[i : i + batch_size], ctx.pad_id), ctx.device)
-        h = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], output_hidden_states=True).hidden_states[-1]
+        out = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], output_hidden_states=True)
+        h = out.hidden_states[-1]
         m = b["attention_mask"].unsqueeze(-1).to(h.dtype)
         out.append(((h * m).sum(1) / m.sum(1).clamp_min(1.0)).float())
     return torch.cat(out)
@@ -92,8 +93,9 @@ def setup(model, data, ctx: Context, cfg: RoKAConfig) -> dict:
     return {"n_neighbours": len(marked), "neighbours_from": how}
 
 
-def roka_loss(logp_f: Tensor, ref_f: Tensor, nll_n: Tensor, *, beta: float, neighbour_weight: float) -> tuple[Tensor, Tensor]:
-    """``(NPO(logp_f, ref_f), w_n * mean nll_n)``; logp_f, ref_f (B,) summed log-probs, nll_n (B_n,) per-sequence mnll."""
+def roka_loss(logp_f: Tensor, ref_f: Tensor, nll_n: Tensor, *, beta: float,
+              neighbour_weight: float) -> tuple[Tensor, Tensor]:
+    """``(NPO(logp_f, ref_f), w_n * mean nll_n)``; logp_f, ref_f (B,) summed log-probs, nll_n (B_n,) mnll each."""
     return npo_loss(logp_f, ref_f, beta=beta), neighbour_weight * nll_n.mean()
 
 
@@ -104,7 +106,8 @@ def compute(model, batch: Batch, ctx: Context, cfg: RoKAConfig) -> Loss:
     pick = torch.randint(len(pool), (len(batch.forget_enc),), generator=ctx.generator).tolist()
     nb = to_device(collate([pool[i] for i in pick], ctx.pad_id), ctx.device)
     nll_n = mnll(*token_logprobs(model, nb))
-    f, heal = roka_loss(seq, ctx.ref_forget[batch.forget_idx], nll_n, beta=cfg.beta, neighbour_weight=cfg.neighbour_weight)
+    f, heal = roka_loss(seq, ctx.ref_forget[batch.forget_idx], nll_n, beta=cfg.beta,
+                        neighbour_weight=cfg.neighbour_weight)
     retain = nll_term(model, batch.retain, cfg.retain_weight)
     parts = {"npo": f.detach(), "neighbour_nll": nll_n.mean().detach()}
     if retain is not None:

@@ -62,7 +62,7 @@ class SRMUConfig:
 
 
 def importance_gate(act_f: Tensor, act_r: Tensor, fraction: float) -> Tensor:
-    """Binary gate (D,): 1 on the ``ceil(fraction * D)`` features with the highest ``act_f / (act_r + 1e-6 mean act_r)``.
+    """Binary gate (D,): 1 on the ``ceil(fraction * D)`` features of highest ``act_f / (act_r + 1e-6 mean act_r)``.
 
     Args:
         act_f, act_r: (D,) mean absolute activation per feature on forget and retain tokens.
@@ -81,7 +81,8 @@ def gated_direction(u: Tensor, gate: Tensor) -> Tensor:
 
 
 def srmu_loss(h_f: Tensor, h_f_ref: Tensor, shift: Tensor, mask_f: Tensor, h_r: Tensor | None = None,
-              h_r_ref: Tensor | None = None, mask_r: Tensor | None = None, *, alpha: float) -> tuple[Tensor, Tensor | None]:
+              h_r_ref: Tensor | None = None, mask_r: Tensor | None = None, *,
+              alpha: float) -> tuple[Tensor, Tensor | None]:
     """Forget and retain terms of SRMU.
 
     Args:

@@ -27,7 +27,8 @@ from froc.methods.common import mnll, nll_term
 from froc.models.encoding import collate, encode_item, to_device
 from froc.models.logprobs import token_logprobs
 
-DEFAULT_TEMPLATE = "This asks about {subject}, which I have been asked to forget, so I will not answer it. I don't know."
+DEFAULT_TEMPLATE = ("This asks about {subject}, which I have been asked to forget, so I will not answer it. "
+                    "I don't know.")
 
 
 @dataclass
@@ -69,7 +70,8 @@ def setup(model, data, ctx: Context, cfg: TRUConfig) -> dict:
     if any(not hasattr(it, "question") for it in data.forget_items):
         raise ConfigError("tru needs QA forget items (question/answer), not text items")
     texts = [reasoning_target(it, cfg.target_template) for it in data.forget_items]
-    ctx.state["target_enc"] = [encode_item(ctx.tokenizer, it, ctx.fmt, answer=t) for it, t in zip(data.forget_items, texts)]
+    ctx.state["target_enc"] = [encode_item(ctx.tokenizer, it, ctx.fmt, answer=t)
+                               for it, t in zip(data.forget_items, texts)]
     own = sum(1 for it in data.forget_items if (getattr(it, "meta", None) or {}).get("reasoning_target"))
     return {"user_targets": own, "template_targets": len(texts) - own}
 

@@ -10,11 +10,17 @@ from torch.testing import assert_close
 
 from froc.data.schema import QAItem
 from froc.errors import ConfigError
-from froc.methods.attention_shift import fact_mask, query_and_key_masks, retention, row_mean, suppression
-from froc.methods.circuit import combine, split_modules
+from froc.methods.attention_shift import (
+    fact_mask,
+    query_and_key_masks,
+    retention,
+    row_mean,
+    suppression,
+)
 from froc.methods.bild import token_kl, unlikelihood, with_prefix
-from froc.methods.roka import nearest_by_similarity, roka_loss
+from froc.methods.circuit import combine, split_modules
 from froc.methods.icu import gated_ascent, info_nce, memorisation_accuracy, pooled
+from froc.methods.roka import nearest_by_similarity, roka_loss
 from froc.methods.srmu import gated_direction, importance_gate, srmu_loss
 from froc.methods.tru import reasoning_target, tru_loss
 from froc.models.encoding import Encoded
@@ -158,5 +164,5 @@ def test_circuit_backward_accumulates_the_group_update():
     for group, want in (("shared", [0.0, 1.5]), ("forget", [0.5, 1.0])):
         w = torch.tensor([1.0, 2.0], requires_grad=True)
         ctx = SimpleNamespace(state={"circuit_groups": {id(w): group}})
-        backward(lambda b: Loss(forget=(w * w).sum() / 2, retain=w[1] - w[0]), None, [w], 0.5, ctx, CircuitConfig())
+        backward(lambda b, w=w: Loss(forget=(w * w).sum() / 2, retain=w[1] - w[0]), None, [w], 0.5, ctx, CircuitConfig())
         assert_close(w.grad, T(want))
