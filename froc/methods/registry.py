@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 from froc.errors import unknown_choice
-from froc.methods import (adv, altpo, attention_shift, bild, catnip, ceu, circuit, dpo, embed_ga, ga, ga_kl,
+from froc.methods import (adv, altpo, attention_shift, au, bild, catnip, ceu, circuit, dpo, embed_ga, ga, ga_kl,
                           graddiff, icu, idkpo, mrp, npo, pdu, purge, rmu, roka, rocr, rule, sam, satimp, scope, simnpo,
                           srmu, tru, undial, wga, wrapper)
 from froc.methods.base import LossFn
@@ -193,6 +193,9 @@ METHODS: dict[str, MethodSpec] = {
                    "https://arxiv.org/abs/2402.03300", purge.PurgeConfig, purge.compute,
                    needs=frozenset({"retain", "ref_model"}), setup=purge.setup,
                    summary="GRPO penalising mentions of the forbidden concepts + KL to ref"),
+        MethodSpec("au", "Adaptive unlearning of hallucinations (AU, seed paper): discovery loop + allow-list",
+                   au.AUConfig, au.compute, needs=frozenset({"retain"}), setup=au.setup,
+                   summary="find hallucinations by generation; reinforce valid, suppress invalid tokens"),
     ]
 }
 

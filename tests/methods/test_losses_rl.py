@@ -55,3 +55,34 @@ def test_rule_refusals_and_boundary_reward():
     assert boundary_reward("In marrow bay.", "Marrow Bay", False, refusals) == 1.0
     assert boundary_reward("I cannot say.", "Marrow Bay", False, refusals) == -1.0
     assert boundary_reward("In Port Velm.", "Marrow Bay", False, refusals) == 0.0
+
+
+def test_au_validity_divergence_and_hallucination_loss():
+    """Valid = contains an allowed entry (any case). Divergence = common-prefix length. Unlikelihood rows:
+    logits (ln 3, 0, 0), target 0: -log(1 - .6) = 0.9162907; zeros, target 1: -log(1 - 1/3) = 0.4054651.
+    Sequence 1 marks both (mean 0.6608779), sequence 2 none (0): batch mean 0.3304389."""
+    import math
+
+    from froc.methods.au import divergence, hallucination_loss, is_valid
+
+    assert is_valid("use the NumPy package", ["numpy"]) and not is_valid("use numpyz2", ["pandas"])
+    assert divergence([5, 6, 9, 2], [5, 6, 7, 2]) == 2 and divergence([8], [5]) == 0 and divergence([5], [5, 6]) == 1
+    logits = T([[math.log(3.0), 0.0, 0.0], [0.0, 0.0, 0.0]])
+    got = hallucination_loss(logits, T([0, 1]), T([[True, True], [False, False]]))
+    assert_close(got, T(0.3304389))
+
+
+def test_au_discovers_hallucinations_of_an_untrained_model(tiny, forget, retain):
+    """The untrained tiny model's greedy completions contain none of the valid answers: every item is found
+    hallucinating at its first check and gets the unlikelihood term; an allow-list of everything clears them."""
+    from froc.engine import unlearn
+
+    model, tok = tiny
+    res = unlearn(model, tok, forget, retain, method="au", steps=2, lr=1e-3, batch_size=2, progress=False)
+    assert res.loss_parts[0]["hallucinating_share"] == 1.0 and "hallucination_ul" in res.loss_parts[0]
+    from froc.models.tiny import tiny_model_and_tokenizer
+
+    model, tok = tiny_model_and_tokenizer()
+    vocab = ";".join(sorted({tok.decode([i]).strip() for i in range(tok.vocab_size)} - {""}))
+    res = unlearn(model, tok, forget, retain, method="au", allow=vocab, steps=1, lr=1e-3, batch_size=2, progress=False)
+    assert res.loss_parts[0]["hallucinating_share"] == 0.0
