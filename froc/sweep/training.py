@@ -128,13 +128,78 @@ def run_local(todo, prep, cfg, write, progress):
 
 
 def _ray_group(group, pending, prep, cfg_dict):
-    out: list[dict] = []
-    run_group(group, pending, prep, SweepConfig.model_validate(cfg_dict), out.append, progress=False)
-    return out
+    """A Ray streaming task: the records of one training run, yielded as each configuration is scored."""
+    import queue
+    import threading
+
+    records: queue.Queue = queue.Queue()
+    end = object()
+
+    def work():
+        try:
+            run_group(group, pending, prep, SweepConfig.model_validate(cfg_dict), records.put, progress=False)
+        except BaseException as e:  # re-raised in the task below
+            records.put(e)
+        finally:
+            records.put(end)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (rec := records.get()) is not end:
+        if isinstance(rec, BaseException):
+            raise rec
+        yield rec
+
+
+RAY_RESUBMITS = 2  # times a training run whose worker died is resubmitted (with its still pending steps)
+
+
+def _gpu_memory(ray) -> int | None:
+    """One GPU's memory: FROC_GPU_MEMORY_GB, else measured by a 1-GPU task on the cluster, else None."""
+    from froc.sweep.packing import gpu_memory_from_env
+
+    env = gpu_memory_from_env()
+    if env is not None:
+        return env
+
+    def probe():
+        import torch
+
+        return torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else None
+
+    try:
+        return ray.get(ray.remote(probe).options(num_gpus=1).remote(), timeout=120)
+    except Exception:  # noqa: BLE001 - no measurement: one GPU per run
+        return None
+
+
+def _resources(group, pending, prep, cfg, gpus: float, gpu_memory: int | None) -> dict:
+    """What one training run asks Ray for: ``threads`` CPUs, or its share of a GPU by estimated memory."""
+    from froc.sweep.config import engine_setup
+    from froc.sweep.packing import gpu_share, training_bytes, weight_bytes
+
+    if not gpus:
+        return {"num_cpus": cfg.threads or 1}
+    weights = weight_bytes(prep.model_path)
+    if gpu_memory is None or weights is None:
+        return {"num_gpus": 1}
+    setup = engine_setup(cfg, group[0], max(pending), [], check_device=False)
+    need = training_bytes(weights, lora=setup.config.lora is not None, reference_copy="ref_model" in setup.needs)
+    return {"num_gpus": gpu_share(need, gpu_memory)}
 
 
 def run_ray(todo, prep, cfg, write, progress, address=None, num_cpus=None):
-    """One Ray task per training run; workers return records and the driver alone writes the store.
+    """One Ray task per training run; workers stream records and the driver alone writes the store.
+
+    - Packing: on a cluster with GPUs each run asks for its share of a GPU by estimated memory
+      (``froc.sweep.packing``; one GPU's memory from FROC_GPU_MEMORY_GB or measured by a probe task), so several
+      small-model runs share a GPU; without GPUs, ``threads`` CPUs per run.
+    - Streaming: each configuration's record reaches the driver as soon as it is scored (a Ray streaming
+      generator), is written to the store at once and advances the progress bar (one tick per configuration).
+    - Retries: a run whose worker or node died (``WorkerCrashedError``, ``NodeDiedError``, ...) is resubmitted up
+      to ``RAY_RESUBMITS`` times with only its steps not yet written; Ray's memory monitor killing a packed run
+      resubmits it with a whole GPU. Records already written are kept. A run still failing after that does not
+      stop the others; at the end a RuntimeError names it (run the same command again to resume). An error raised
+      by the training itself propagates as with the local executor.
 
     Without ``address`` (and no Ray already initialised in this process) a local Ray instance is
     started with ``num_cpus`` CPUs (default: all) and shut down again at the end.
@@ -143,6 +208,10 @@ def run_ray(todo, prep, cfg, write, progress, address=None, num_cpus=None):
         import ray
     except ImportError:
         raise ConfigError("the ray executor needs the 'ray' package: pip install 'froc[ray]'") from None
+    from ray import exceptions as rex
+
+    died = (rex.WorkerCrashedError, rex.NodeDiedError, rex.OwnerDiedError, rex.ObjectLostError,
+            rex.LocalRayletDiedError, rex.OutOfMemoryError)
     started = False
     if not ray.is_initialized():
         kw = {"address": address} if address else {"num_cpus": num_cpus}
@@ -150,18 +219,46 @@ def run_ray(todo, prep, cfg, write, progress, address=None, num_cpus=None):
         started = True
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
-        remote = ray.remote(_ray_group).options(**({"num_gpus": 1} if gpus else {"num_cpus": cfg.threads or 1}),
-                                                max_retries=0)
+        gpu_memory = _gpu_memory(ray) if gpus else None
+        task = ray.remote(_ray_group)
         prep_ref = ray.put(prep)
         cfg_dict = cfg.model_dump()
-        refs = [remote.remote(g, p, prep_ref, cfg_dict) for g, p in todo]
+        running: dict = {}  # generator -> (group, steps not yet written, resources, resubmits so far)
+        lost: list[str] = []
+
+        def submit(group, pending, res, tries):
+            gen = task.options(**res, max_retries=0, num_returns="streaming").remote(group, pending, prep_ref, cfg_dict)
+            running[gen] = (group, list(pending), res, tries)
+
+        for g, p in todo:
+            submit(g, p, _resources(g, p, prep, cfg, gpus, gpu_memory), 0)
         where = f"{int(gpus)} GPUs" if gpus else f"{int(ray.cluster_resources().get('CPU', 0))} CPUs"
-        with progress_bar(f"sweep on ray ({where})", len(refs)) as advance:
-            while refs:
-                ready, refs = ray.wait(refs, num_returns=1)
-                for rec in ray.get(ready[0]):  # the driver alone writes the store
-                    write(rec)
-                advance(1)
+        with progress_bar(f"sweep on ray ({where})", sum(len(p) for _, p in todo)) as advance:
+            while running:
+                ready, _ = ray.wait(list(running), num_returns=1)
+                gen = ready[0]
+                group, pending, res, tries = running[gen]
+                try:
+                    rec = ray.get(next(gen))
+                except StopIteration:
+                    del running[gen]
+                    continue
+                except died as e:
+                    del running[gen]
+                    if isinstance(e, rex.OutOfMemoryError) and res.get("num_gpus", 1) < 1:
+                        res = {"num_gpus": 1}  # packed too tightly: a whole GPU
+                    if tries < RAY_RESUBMITS:
+                        submit(group, pending, res, tries + 1)
+                    else:
+                        lost.append(f"{group[0]['method']} {group[0]['hparams']} (steps {pending}): {type(e).__name__}")
+                    continue
+                write(rec)  # the driver alone writes the store
+                pending.remove(rec["steps"])
+                advance(1, info=f"{rec['method']} {rec['hparams']} step {rec['steps']}")
+        if lost:
+            raise RuntimeError(f"{len(lost)} training run(s) lost their Ray worker {RAY_RESUBMITS + 1} times: "
+                               f"{'; '.join(lost)}. Completed configurations are stored; run the same command "
+                               "again to train the rest")
     finally:
         if started:
             ray.shutdown()
