@@ -40,7 +40,11 @@ def _positive(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
-@pytest.mark.parametrize("name", list(EXPECTED))
+SLOW_SMOKE = ("unlearn_step", "scaling")  # the longest smoke runs (10-25 s) are in the slow tier
+
+
+@pytest.mark.parametrize("name", [n if n not in SLOW_SMOKE else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in EXPECTED])
 def test_benchmark_tiny_writes_ratios(name, tmp_path):
     res = importlib.import_module(f"benchmarks.{name}").main(["--tiny", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / f"{name}.json").read_text())

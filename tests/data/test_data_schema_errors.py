@@ -205,8 +205,9 @@ def test_empty_forget_request(tmp_path):
 def test_request_ok_and_probe_warning(tmp_path):
     forget = save_items([QAItem(**GOOD)], tmp_path / "forget.jsonl")
     retain = save_items([QAItem(**{**GOOD, "id": "r1", "question": "Q?"})], tmp_path / "retain.csv")
-    probes = save_items([QAItem(**{**GOOD, "id": "p1"}),
-                         QAItem(**{**GOOD, "id": "p2", "meta": {"template_split": "train"}})], tmp_path / "probes.parquet")
+    probes = save_items([QAItem(**{**GOOD, "id": "p1", "meta": {"group": "forget"}}),
+                         QAItem(**{**GOOD, "id": "p2", "meta": {"template_split": "train", "group": "forget"}})],
+                        tmp_path / "probes.parquet")
     req = load_request(forget, retain, probes)
     assert len(req.forget) == len(req.retain) == 1 and len(req.probes) == 2
     (w,) = req.warnings

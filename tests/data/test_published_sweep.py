@@ -66,7 +66,10 @@ def test_prepare_builds_each_benchmark_request(tmp_path):
     assert (len(prep.forget), len(prep.retain), groups) == (20, 60, {"forget": 20, "retain": 20, "world": 5})
     assert prep.data_info["benchmark"] == "tofu" and "forget10" in prep.question
 
-    prep = prepare(load_sweep(_sweep(tmp_path, "data: {benchmark: muse, path: muse, corpus: news}\n")))
+    # the fixture has a single utility probe: all of it goes to calibration (a calibration split without utility
+    # probes is refused before training)
+    prep = prepare(load_sweep(_sweep(tmp_path, "data: {benchmark: muse, path: muse, corpus: news}\n",
+                                     "splits: {tune: 0.0, cal: 1.0, test: 0.0}\n")))
     kinds = sorted({type(p).__name__ for p in prep.probes})
     assert kinds == ["QAItem", "TextItem"] and len(prep.probes) == 5 and len(prep.forget) == 1
 

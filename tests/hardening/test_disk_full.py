@@ -76,7 +76,9 @@ def _leftovers(out: Path) -> list[str]:
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if ".tmp" in p.name)
 
 
-@pytest.mark.parametrize("moment", sorted(MOMENTS))
+# two moments run by default (the store commit, the summary); the others are in the slow tier (test time)
+@pytest.mark.parametrize("moment", [m if m in ("store_commit", "summary_json") else pytest.param(m, marks=pytest.mark.slow)
+                                    for m in sorted(MOMENTS)])
 def test_disk_full_stops_cleanly_and_resume_is_identical(moment, uninterrupted, tiny_cache, tmp_path, monkeypatch):
     sweep, out = write_sweep(tmp_path), tmp_path / "out"
     args = ["run", sweep, "--out", out, "--cache", tiny_cache, "--no-attacks"]
@@ -94,7 +96,7 @@ def test_disk_full_stops_cleanly_and_resume_is_identical(moment, uninterrupted, 
     assert _leftovers(out) == []
 
 
-@pytest.mark.parametrize("size", ["256k", "1m"])
+@pytest.mark.parametrize("size", ["256k", pytest.param("1m", marks=pytest.mark.slow)])
 def test_real_full_tmpfs_then_resume(size, uninterrupted, tiny_cache, tmp_path):
     mnt = tmp_path / "small"
     with tmpfs(mnt, size=size) as ok:

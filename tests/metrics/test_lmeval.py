@@ -66,6 +66,7 @@ def test_lm_eval_task_from_local_files(tmp_path):
     assert task_metrics(result)["lmeval/froc_tiny_mc/acc"] == pytest.approx(sum(correct) / len(correct))
 
 
+@pytest.mark.slow  # importing lm-eval's task registry takes ~15 s
 def test_unknown_task_is_refused(tmp_path):
     from froc.errors import ConfigError
     from froc.metrics.lmeval import lm_eval_tasks
