@@ -140,15 +140,18 @@ class LossSpec(_Strict):
     """How per-sample losses are built (see froc.risk.losses)."""
 
     forget: Literal["binary", "unified"] = "binary"
-    tau_forget: str | float = "oracle_q0.9"  # "chance", "oracle_qQ" (quantile of the oracle's k on tune), or a number
+    # "chance", "oracle_qQ" (quantile of the oracle's k on tune), "separate" (the threshold that best separates the
+    # original from the retain oracle on tune), or a number
+    tau_forget: str | float = "oracle_q0.9"
     utility: Literal["binary", "continuous"] = "binary"
     utility_bound: float = Field(2.0, gt=0)  # B of the continuous utility loss (nats of mean log-prob)
 
     @field_validator("tau_forget")
     @classmethod
     def _tau(cls, v):
-        if isinstance(v, str) and v != "chance" and not _TAU.fullmatch(v):
-            raise ValueError(f"must be 'chance', 'oracle_qQ' with 0 < Q <= 1 (e.g. oracle_q0.9) or a number, got {v!r}")
+        if isinstance(v, str) and v not in ("chance", "separate") and not _TAU.fullmatch(v):
+            raise ValueError(f"must be 'chance', 'separate', 'oracle_qQ' with 0 < Q <= 1 (e.g. oracle_q0.9) or a "
+                             f"number, got {v!r}")
         if isinstance(v, float) and not 0.0 <= v <= 1.0:
             raise ValueError(f"a numeric threshold must lie in [0, 1] (knowledge scores do), got {v}")
         return v

@@ -97,6 +97,8 @@ class LossBuilder:
             return np.full(len(self.probes), float(t)), f"{float(t):g} (fixed)"
         if t == "chance":
             return self.chance.copy(), "chance level 1/(1+#wrong answers) of each probe"
+        if t == "separate":
+            return self._tau_separate()
         m = _TAU.fullmatch(str(t))
         if not m:
             raise ConfigError(f"losses.tau_forget must be 'chance', 'oracle_qQ' (e.g. oracle_q0.9) or a number, got {t!r}")
@@ -124,6 +126,31 @@ class LossBuilder:
             per_form.append(f"{f} {v:.3f}")
         return tau, f"per form, the {q:g}-quantile of the retain oracle's knowledge score on tune forget probes " \
                     f"({', '.join(per_form)})"
+
+    def _tau_separate(self) -> tuple[np.ndarray, str]:
+        """One threshold, fitted on the TUNE forget probes: the tau maximising (share of probes the original
+        model knows) - (share the retain oracle knows), i.e. the knowledge score that best separates "still
+        knows" from "never learnt" (Youden's J of the two tune distributions; ties: the smallest tau, which counts
+        the most probes as still known). Never
+        looks at the calibration or test split."""
+        oracle = self.scores[self.scores["config_id"] == ORACLE]
+        tune = self.mask("forget", "tune")
+        if oracle.empty or not tune.any():
+            self.tau_fallback = True
+            why = "no retain oracle" if oracle.empty else "no tune forget probes"
+            self.notes.append(f"tau_forget: 'separate' needs the retain oracle's and the original's scores on tune "
+                              f"forget probes ({why}), so the chance level 1/(1+#wrong answers) was used instead")
+            return self.chance.copy(), f"chance level (fallback: {why})"
+        k_or = pivot(oracle, "knowledge", [ORACLE], self.probes)[0][tune]
+        k_og = pivot(self.scores, "knowledge", [ORIGINAL], self.probes)[0][tune]
+        k_or, k_og = k_or[np.isfinite(k_or)], k_og[np.isfinite(k_og)]
+        cand = np.unique(np.concatenate([k_or, k_og, [0.0]]))
+        gap = np.array([(k_og > c).mean() - (k_or > c).mean() for c in cand])
+        tau = float(cand[np.flatnonzero(gap == gap.max())[0]])  # ties: the smallest (the strictest "forgotten")
+        return (np.full(len(self.probes), tau),
+                f"{tau:.3f}: the knowledge score that best separates the original from the retain oracle on the "
+                f"tune forget probes (original {float((k_og > tau).mean()):.3f} vs oracle {float((k_or > tau).mean()):.3f} "
+                "above it)")
 
     # ------------------------------------------------------------------ per-probe losses
 
