@@ -15,7 +15,7 @@ from typing import Sequence
 
 from benchmarks.common import RESULTS_DIR, machine, print_table
 
-SUITE = ("unlearn_step", "utilisation", "scoring", "sweep", "scaling", "gpu")
+SUITE = ("unlearn_step", "utilisation", "scoring", "sweep", "scaling", "model_load", "gpu")
 
 
 def _headline(name: str, res: dict) -> str:
@@ -34,6 +34,9 @@ def _headline(name: str, res: dict) -> str:
         return f"trajectory sharing {f(r['trajectory_sharing']['speedup'])}x"
     if name == "scaling":
         return "; ".join(f"{k} exponent {f(v['exponent'])} (last two {f(v['exponent_last_two'])})" for k, v in r.items())
+    if name == "model_load":
+        return (f"first load {f(r['first_load_froc_s'])} s (plain transformers {f(r['first_load_hf_s'])} s; lazy imports "
+                f"{f(r['lazy_imports_s'])} s), warm {f(r['warm_load_froc_s'], 3)} s ({f(r['warm_froc_over_hf'])}x plain)")
     if name == "gpu":
         return "; ".join(f"{m} {f(v['tokens_per_s'])}x tok/s, {100 * v['fraction_of_bf16_peak']:.1f}% bf16 peak"
                          for m, v in r.items())

@@ -16,7 +16,7 @@ from froc.cli.app import _fail, app, data_app, model_app  # noqa: F401  (the sha
 @app.command("bench")
 def bench_cmd(
     names: Optional[List[str]] = typer.Argument(None, help="Benchmarks to run (default all): unlearn_step, "
-                                                           "utilisation, scoring, sweep, scaling, gpu."),
+                                                           "utilisation, scoring, sweep, scaling, model_load, gpu."),
     tiny: bool = typer.Option(False, "--tiny", help="Seconds-long runs on the tiniest models (smoke test)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for NAME.json (default benchmarks/results)."),
 ) -> None:
