@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -36,8 +37,10 @@ def default_epochs(n_people: int) -> int:
     32, one thread per model, target and oracle at once on 2 cores under a load of ~7): 40 people (4.8k
     training items) stop at epoch 12 of 14 (target 232 s, oracle 207 s), after a plateau of ~5 epochs at
     exact match < 0.2; with batch 64 / lr 3e-3 one oracle was still on the plateau at epoch 14. 200 people:
-    22 epochs (measured on the earlier, smaller template set)."""
-    return 22 if n_people >= 150 else 14
+    The plateau is about a number of optimizer steps, so the schedule is ~1900 steps of batch 32 (103 trained
+    items a person + 280 world items; at least 6 epochs): 14 epochs at 40 people, 26 at 20, 47 at 10, 6 at 200."""
+    steps_per_epoch = math.ceil((103 * n_people + 280) / 32)
+    return max(6, math.ceil(1900 / steps_per_epoch))
 
 
 def default_cache_dir() -> Path:
