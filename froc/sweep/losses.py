@@ -48,6 +48,18 @@ def pivot(scores: pd.DataFrame, col: str, ids: list[str], probes: list[str]) -> 
     return p.reindex(index=ids, columns=probes).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _separating(known: np.ndarray, never: np.ndarray) -> float:
+    """The threshold maximising ``mean(known > t) - mean(never > t)`` (Youden's J), the middle of the interval
+    of thresholds that reach the maximum. ``known``: scores of a model that knows the items; ``never``: of one
+    that never learnt them."""
+    a, b = known[np.isfinite(known)], never[np.isfinite(never)]
+    cand = np.unique(np.concatenate([a, b, [0.0, 1.0]]))
+    gap = np.array([(a > c).mean() - (b > c).mean() for c in cand])
+    best = np.flatnonzero(gap == gap.max())
+    lo, hi = cand[best[0]], cand[min(best[-1] + 1, len(cand) - 1)]
+    return float((lo + hi) / 2)
+
+
 def _known(scores: pd.DataFrame, ids: list[str], probes: list[str]) -> np.ndarray:
     """(K, N) 0/1 "answers correctly": the multiple-choice pick where the probe has options, else the
     greedy answer's correctness (NaN where neither was scored)."""
@@ -128,11 +140,12 @@ class LossBuilder:
                     f"({', '.join(per_form)})"
 
     def _tau_separate(self) -> tuple[np.ndarray, str]:
-        """One threshold, fitted on the TUNE forget probes: the tau maximising (share of probes the original
-        model knows) - (share the retain oracle knows), i.e. the knowledge score that best separates "still
-        knows" from "never learnt" (Youden's J of the two tune distributions; ties: the smallest tau, which counts
-        the most probes as still known). Never
-        looks at the calibration or test split."""
+        """Per probe form, fitted on the TUNE forget probes: the knowledge-score threshold that best separates the
+        original model ("still knows") from the retain oracle ("never learnt"): it maximises (share of the form's
+        tune probes the original scores above tau) - (share the oracle scores above tau), Youden's J of the two
+        tune distributions. Among thresholds with the same J it takes the middle of their interval (the widest
+        margin on both sides). Forms with fewer than 10 tune probes use the threshold fitted on all of them.
+        Never looks at the calibration or test split."""
         oracle = self.scores[self.scores["config_id"] == ORACLE]
         tune = self.mask("forget", "tune")
         if oracle.empty or not tune.any():
@@ -141,16 +154,18 @@ class LossBuilder:
             self.notes.append(f"tau_forget: 'separate' needs the retain oracle's and the original's scores on tune "
                               f"forget probes ({why}), so the chance level 1/(1+#wrong answers) was used instead")
             return self.chance.copy(), f"chance level (fallback: {why})"
-        k_or = pivot(oracle, "knowledge", [ORACLE], self.probes)[0][tune]
-        k_og = pivot(self.scores, "knowledge", [ORIGINAL], self.probes)[0][tune]
-        k_or, k_og = k_or[np.isfinite(k_or)], k_og[np.isfinite(k_og)]
-        cand = np.unique(np.concatenate([k_or, k_og, [0.0]]))
-        gap = np.array([(k_og > c).mean() - (k_or > c).mean() for c in cand])
-        tau = float(cand[np.flatnonzero(gap == gap.max())[0]])  # ties: the smallest (the strictest "forgotten")
-        return (np.full(len(self.probes), tau),
-                f"{tau:.3f}: the knowledge score that best separates the original from the retain oracle on the "
-                f"tune forget probes (original {float((k_og > tau).mean()):.3f} vs oracle {float((k_or > tau).mean()):.3f} "
-                "above it)")
+        k_or = pivot(oracle, "knowledge", [ORACLE], self.probes)[0]
+        k_og = pivot(self.scores, "knowledge", [ORIGINAL], self.probes)[0]
+        overall = _separating(k_og[tune], k_or[tune])
+        tau = self.chance.copy()
+        parts = []
+        for f in np.unique(self.form[self.side == "forget"]):
+            sel = tune & (self.form == f)
+            v = _separating(k_og[sel], k_or[sel]) if sel.sum() >= 10 else overall
+            tau[self.form == f] = v
+            parts.append(f"{f} {v:.3f}")
+        return tau, ("per form, the knowledge score that best separates the original from the retain oracle on "
+                     f"the tune forget probes ({', '.join(parts)})")
 
     # ------------------------------------------------------------------ per-probe losses
 
