@@ -18,6 +18,8 @@ class AttackRun:
     result: AttackResult
     before: dict[str, Any] | None
     out: Path
+    original: dict[str, Any] | None = None  # the original (pre-unlearning) model on the same probes
+    used: str | None = None  # which probes were attacked, in words
 
 
 def load_inputs(probes: str | Path, split: str | None, forget: str | Path | None, retain: str | Path | None):
@@ -34,10 +36,18 @@ def load_inputs(probes: str | Path, split: str | None, forget: str | Path | None
         items = [it for it in views.probes if it.meta.get("group") == "forget"
                  and it.meta.get("template_split") == "heldout"]
         return (items, load(forget) or list(views.forget_request), load(retain) or list(views.retain),
-                list(views.refusals), {"benchmark": str(p), "split": views.name})
+                list(views.refusals), {"benchmark": str(p), "split": views.name,
+                                       "used": f"the {len(items)} held-out forget probes of {views.name}"})
     if split is not None:
         raise ConfigError(f"--split applies to a benchmark folder (with manifest.json); '{p}' is not one")
-    return list(load_items(p)), load(forget), load(retain), None, {"probes": str(p)}
+    items = list(load_items(p))
+    grouped = [it for it in items if it.meta.get("group") == "forget"]
+    if grouped:  # an attack asks whether forgotten knowledge comes back: the forget group only
+        used = f"the {len(grouped)} probes with meta.group 'forget' (of {len(items)})"
+        items = grouped
+    else:
+        used = f"all {len(items)} probes (none has meta.group 'forget')"
+    return items, load(forget), load(retain), None, {"probes": str(p), "used": used}
 
 
 def run_attack_command(*, model: str | Path, probes: str | Path, attack: str, out: str | Path,
@@ -65,11 +75,13 @@ def run_attack_command(*, model: str | Path, probes: str | Path, attack: str, ou
     score_kwargs = {"batch_size": batch_size, "generate": generate, "progress": False, "fmt": fmt}
     res = run_attack(attack, m, tok, items, original=orig, forget=forget_items, retain=retain_items,
                      refusals=refusals, seed=seed, score_kwargs=score_kwargs, **params)
-    before = None
+    before = reference = None
     if res.scores is not None:
         ids = set(res.scores["probe_id"])
         scored = [it for it in items if str(it.id) in ids]
         before = knowledge_summary(score_probes(m, tok, scored, model_name="before", **score_kwargs).table)
+        if orig is not None:  # the original model's value on the same probes, beside it
+            reference = knowledge_summary(score_probes(orig, tok, scored, model_name="original", **score_kwargs).table)
     from froc.safe_write import replace_link
 
     outp = Path(out)
@@ -80,7 +92,8 @@ def run_attack_command(*, model: str | Path, probes: str | Path, attack: str, ou
         res.scores.to_parquet(outp / "attack_scores.parquet", index=False)
     record = {"attack": res.name, "seconds": res.seconds, "model": str(model),
               "original": str(original) if original is not None else None, "source": source, "seed": seed,
-              "n_probes": len(items), "before": before, "after": knowledge_summary(res.scores) if before else None,
+              "n_probes": len(items), "original_model": reference, "before": before,
+              "after": knowledge_summary(res.scores) if before else None,
               "details": res.details}
     (outp / "attack.json").write_text(json.dumps(json_safe(record), indent=2, allow_nan=False), encoding="utf-8")
-    return AttackRun(res, before, outp)
+    return AttackRun(res, before, outp, reference, source.get("used"))

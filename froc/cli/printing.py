@@ -137,13 +137,16 @@ def print_attack(run) -> None:
     t = Table(title=f"attack {res.name} ({res.seconds:.1f}s)")
     if res.scores is not None and run.before is not None:
         after = knowledge_summary(res.scores)
+        ref = getattr(run, "original", None)
         f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
         t.add_column("", no_wrap=True)
+        if ref is not None:
+            t.add_column("original", justify="right", no_wrap=True)
         t.add_column("before", justify="right", no_wrap=True)
         t.add_column("after", justify="right", no_wrap=True)
-        t.add_row("knowledge", f(run.before["knowledge_mean"]), f(after["knowledge_mean"]))
-        t.add_row("correct choice", f(run.before["correct_choice_rate"]), f(after["correct_choice_rate"]))
-        t.add_row("probes", str(run.before["n"]), str(after["n"]))
+        for label, key in (("knowledge", "knowledge_mean"), ("correct choice", "correct_choice_rate"), ("probes", "n")):
+            cells = [str(x[key]) if key == "n" else f(x[key]) for x in ([ref] if ref is not None else []) + [run.before, after]]
+            t.add_row(label, *cells)
     else:
         t.add_column("", no_wrap=True)
         t.add_column("value", justify="right", no_wrap=True)
@@ -152,6 +155,8 @@ def print_attack(run) -> None:
         for k, v in flat.items():
             t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     con.print(t)
+    if getattr(run, "used", None):
+        con.print(f"attacked: {run.used}", markup=False)
     for key in ("backend", "note"):
         if key in res.details:
             con.print(f"{key}: {res.details[key]}", markup=False)

@@ -52,3 +52,22 @@ def test_attack_cli_errors_and_list(tmp_path, tiny_pair, probes, forget, retain)
     assert res.exit_code == 2 and "valid attacks" in res.output
     res = runner.invoke(app, ["attack", "--list"])
     assert res.exit_code == 0 and "logit_guided" in res.output and "stealthy_request" in res.output
+
+
+def test_attack_cli_uses_the_forget_group_and_shows_the_original(tmp_path, tiny_pair, probes, forget, retain):
+    """Issue 17 §4: given a whole probe file, `froc attack` attacked every probe of every group, so its
+    "knowledge before -> after" meant nothing. It now attacks the forget group only, says so, and shows the
+    original model's value on the same probes beside it."""
+    from dataclasses import replace
+
+    mixed = [replace(p, meta={**p.meta, "group": "forget" if i % 2 == 0 else "retain"}) for i, p in enumerate(probes)]
+    n_forget = sum(p.meta["group"] == "forget" for p in mixed)
+    unl, orig, p, f, r = _files(tmp_path, tiny_pair, mixed, forget, retain)
+    out = tmp_path / "att"
+    res = runner.invoke(app, ["attack", "--model", str(unl), "--original", str(orig), "--probes", str(p),
+                              "--forget", str(f), "--attack", "quantize_8bit", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert f"attacked: the {n_forget} probes with meta.group 'forget' (of {len(mixed)})" in res.output
+    assert "original" in res.output.split("attack quantize_8bit")[1]
+    rec = json.loads((out / "attack.json").read_text())
+    assert rec["before"]["n"] == rec["after"]["n"] == rec["original_model"]["n"] == n_forget
