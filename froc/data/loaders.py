@@ -383,8 +383,13 @@ def _warnings(items: list[Item], lines: list[int], file: str, max_answer_chars: 
     for it, ln in zip(items, lines):
         if not isinstance(it, QAItem):
             continue
-        if len(set(map(normalize_text, it.perturbed_answers))) < len(it.perturbed_answers):
-            out.append(Problem(file, ln, "perturbed_answers", "contains the same wrong answer more than once"))
+        seen_wrong: dict[str, int] = {}
+        for j, w in enumerate(it.perturbed_answers):
+            key = normalize_text(w)
+            if key in seen_wrong:
+                out.append(Problem(file, ln, "perturbed_answers", f"element {j} repeats the wrong answer {w!r} "
+                                                                  f"(element {seen_wrong[key]})"))
+            seen_wrong.setdefault(key, j)
         q = normalize_text(it.question)
         if q in questions and questions[q][1] != normalize_text(it.answer):
             out.append(Problem(file, ln, "question", f"same question as line/row {questions[q][0]} with another answer"))

@@ -202,3 +202,13 @@ def test_prompt_format_travels_from_sweep_to_export_and_eval(tiny_prep, tmp_path
     probes = [p for p in tiny_prep[1].probes]
     default = score_probes(m, tok, probes, batch_size=32, generate=False).table.set_index("probe_id")
     assert (default.loc[orig.index, "gold_logp_mean"] - orig["gold_logp_mean"]).abs().max() > 1e-3
+
+
+def test_duplicate_wrong_answer_warning_names_the_value(tmp_path):
+    """Issue 17 §6: the warning said only "contains the same wrong answer more than once"."""
+    from froc.data.loaders import load_items
+
+    rec = {"id": "q1", "subject": "s", "question": "Q?", "answer": "A", "perturbed_answers": ["B", "C", "b "]}
+    (tmp_path / "p.jsonl").write_text(json.dumps(rec) + "\n")
+    (w,) = load_items(tmp_path / "p.jsonl").warnings
+    assert w.line == 1 and w.field == "perturbed_answers" and "'b '" in w.message and "element 0" in w.message
