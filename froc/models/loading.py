@@ -162,10 +162,18 @@ def apply_lora(model, lora: LoraSpec | dict | None = None):
     """Wrap ``model`` with a trainable LoRA adapter; the base weights are frozen."""
     from peft import LoraConfig, get_peft_model
 
+    import warnings
+
+    from transformers.pytorch_utils import Conv1D
+
     spec = lora if isinstance(lora, LoraSpec) else LoraSpec(**(lora or {}))
-    cfg = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+    # GPT-2-style models store linear layers transposed (Conv1D): say so instead of letting peft warn and guess
+    conv1d = any(isinstance(m, Conv1D) for m in model.modules())
+    cfg = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, fan_in_fan_out=conv1d,
                      target_modules=spec.target_modules, task_type="CAUSAL_LM")
-    return get_peft_model(model, cfg)
+    with warnings.catch_warnings():  # peft reads transformers' deprecated is_gradient_checkpointing alias
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, cfg)
 
 
 def is_peft(model) -> bool:

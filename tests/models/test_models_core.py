@@ -153,3 +153,22 @@ def test_sft_is_seeded():
         train_sft(model, tok, items, SFTConfig(epochs=3, lr=1e-3, batch_size=1, bf16=False), progress=False)
         w.append(model.model.embed_tokens.weight.detach().clone())
     assert torch.equal(w[0], w[1])
+
+
+def test_lora_on_conv1d_and_llama_models_raises_no_library_warnings():
+    """Issue 17 §6: froc's own LoRA wrapping made peft warn (fan_in_fan_out on GPT-2's Conv1D layers) and
+    trip transformers' deprecated is_gradient_checkpointing alias. Neither may reach the user."""
+    import warnings
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from froc.models.loading import apply_lora
+    from froc.models.tiny import tiny_model_and_tokenizer
+
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, bos_token_id=0, eos_token_id=0))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        lora = apply_lora(gpt2, {"target_modules": ["c_attn"]})
+        apply_lora(tiny_model_and_tokenizer()[0])
+    assert [str(x.message) for x in w] == []
+    assert lora.peft_config["default"].fan_in_fan_out is True
