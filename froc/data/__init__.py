@@ -8,7 +8,8 @@
     views = split_views(ensure_benchmark("~/.cache/froc/data"), "forget10")
 """
 
-from froc.data.loaders import LoadedItems, Request, load_items, load_request, save_items
+from froc.data.loaders import LoadedItems, load_items, save_items
+from froc.data.request import Request, load_request
 from froc.data.schema import FORMS, KINDS, QAItem, RefusalItem, TextItem, validate_record, validate_records
 
 __all__ = [

@@ -6,7 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from froc.data.loaders import LoadedItems, load_items, load_request
+from froc.data.loaders import LoadedItems, load_items
+from froc.data.request import load_request
 from froc.errors import DataError, Problem
 
 SUMMARY_META_KEYS = ("group", "split", "template_split")
@@ -49,7 +50,7 @@ def check(paths: list[str | Path], kind: str | None = None, *, forget: str | Pat
           retain: str | Path | None = None, probes: str | Path | None = None,
           max_answer_chars: int | None = None) -> CheckReport:
     """Validate every file (all of them, not stopping at the first bad one) and, given ``forget`` and
-    ``retain``, the rules across a request's files (see :func:`froc.data.loaders.load_request`)."""
+    ``retain``, the rules across a request's files (see :func:`froc.data.request.load_request`)."""
     if (forget is None) != (retain is None):
         raise DataError(Problem("<arguments>", None, None, "give --forget and --retain together"))
     report = CheckReport()

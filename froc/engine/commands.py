@@ -107,7 +107,7 @@ def _run(setup, model, forget, retain, refusals, method, merge_lora, device, out
         Path(out).mkdir(parents=True, exist_ok=True)  # a read-only or impossible --out fails now, not after training
     m, tok = load_model(model, device=device)
     if retain is not None:  # the same rules as `froc run` / `froc data check`: no forget item in the retain data
-        from froc.data.loaders import load_request
+        from froc.data.request import load_request
 
         req = load_request(forget, retain)
         forget_items, retain_items = list(req.forget), list(req.retain)

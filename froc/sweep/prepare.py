@@ -131,7 +131,8 @@ def _builtin(cfg: SweepConfig, cache_dir: Path | None, models: bool = True) -> P
 
 
 def _user(cfg: SweepConfig) -> Prepared:
-    from froc.data.loaders import load_items, load_request
+    from froc.data.loaders import load_items
+    from froc.data.request import load_request
 
     d = cfg.data
     if d.benchmark is not None:

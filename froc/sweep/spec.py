@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
-from froc.data.loaders import PROBE_GROUPS
+from froc.data.request import PROBE_GROUPS
 
 
 class _Strict(BaseModel):

@@ -56,7 +56,7 @@ class BenchmarkRequest:
     """An unlearning request read from a published benchmark, in froc's items.
 
     ``forget``/``retain`` feed the unlearning methods; ``probes`` carry ``meta.group`` (forget,
-    retain, world) as :func:`froc.data.loaders.load_request`'s probes do; ``holdout`` holds items
+    retain, world) as :func:`froc.data.request.load_request`'s probes do; ``holdout`` holds items
     the target model never saw (TOFU ``holdoutXX``, MUSE ``holdout`` for PrivLeak); ``extra`` the
     other published splits by name (MUSE's ICL examples and ``retain2``, WMDP's other corpora).
     """
