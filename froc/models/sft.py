@@ -45,7 +45,7 @@ class SFTResult:
     em_history: list[tuple[int, float]] = field(default_factory=list)
 
 
-def fused_adamw_ok(params: list[Tensor]) -> bool:
+def fused_adamw_ok(params: list[torch.Tensor]) -> bool:
     """Whether torch's fused AdamW kernel applies: floating-point parameters, all on CPU or all on CUDA.
 
     Same update, one kernel per tensor instead of ~10 ops (transformers' Trainer defaults to it):

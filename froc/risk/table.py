@@ -115,7 +115,6 @@ def load_table(table, *, threshold: float | None = None, unit: str = "probe"):
     Raises:
         DataError: every problem found (file, row/line, column, message).
     """
-    import pandas as pd
 
     df, src, first = _read(table)
     loss, side, split, key, probs = _validate(df, src, first, threshold, unit)
