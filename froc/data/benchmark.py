@@ -3,9 +3,8 @@
 Each person has one fact of each of ten types (``templates.FACT_TYPES``) drawn from closed vocabularies,
 so wrong answers of the same type always exist. Family names, birth cities and employers are each
 shared by about three people, so every forgotten person has *neighbours*. Each fact is rendered in
-every form (qa, cloze, mcq, yesno; reverse for the book title, the one value unique to a person) with
-training templates (``train.jsonl``) and held-out templates (``probes.jsonl``; the held-out qa
-templates are the ``paraphrase`` form). About 100 world facts are always retained.
+every form (qa, cloze, mcq, yesno; reverse for the book title, the one value unique to a person) with training
+templates (``train.jsonl``) and held-out ones (``probes.jsonl``; held-out qa = ``paraphrase``). ~100 world facts.
 
 Template families (``meta.template_split``): ``request`` (the first ``templates.N_REQUEST`` training qa
 templates: a forget request holds these), ``train`` (the other training templates of every form: the
