@@ -56,6 +56,9 @@ class UnlearnConfig:
             benchmarks/RESULTS.md for the measured trade-off).
         prompt_format: how questions and answers become token sequences.
         max_length: longest encoded sequence (prompt truncated from the left).
+        fsdp: on 2+ processes (torchrun), shard the weights, gradients and optimizer state over them (FSDP2)
+            instead of replicating them; for the methods and settings ``froc.engine.distributed.fsdp_refusal``
+            accepts. Ignored on one process.
     """
 
     steps: int = 100
@@ -83,6 +86,7 @@ class UnlearnConfig:
     gradient_checkpointing: bool = False
     prompt_format: PromptFormat = field(default_factory=PromptFormat)
     max_length: int | None = 512
+    fsdp: bool = False
 
     def __post_init__(self):
         if isinstance(self.lora, dict):

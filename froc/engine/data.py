@@ -96,14 +96,17 @@ def make_batch(data: UnlearnData, f_idx: list[int], r_idx: list[int] | None, pad
     return batch
 
 
-def reference_logprobs(model, encs: list[Encoded], pad_id: int, device, batch_size: int) -> Tensor:
+def reference_logprobs(model, encs: list[Encoded], pad_id: int, device, batch_size: int, *,
+                       inference: bool = True) -> Tensor:
     """Summed answer log-prob (N,) of each sequence under ``model`` as it is now: one no-grad pass.
 
     Sequences are batched ``batch_size`` at a time in their given order; the result is a plain
-    tensor (cloned out of inference mode) usable in losses.
+    tensor (cloned out of inference mode) usable in losses. ``inference=False`` runs under ``no_grad``
+    instead of inference mode (a sharded model re-creates its weights after each forward pass, and
+    weights created in inference mode could not be trained).
     """
     out = []
-    with torch.inference_mode():
+    with torch.inference_mode() if inference else torch.no_grad():
         for i in range(0, len(encs), batch_size):
             b = to_device(collate(encs[i : i + batch_size], pad_id), device)
             out.append(sequence_logprobs(model, b)[0].float())

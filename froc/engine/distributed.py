@@ -113,6 +113,97 @@ class DataParallel:
         dist.barrier()
 
 
+# ----------------------------------------------------------------------------- fully sharded (FSDP2)
+
+
+def fsdp_refusal(spec, mcfg, cfg, needs) -> str | None:
+    """Why ``fsdp`` cannot run this configuration (None: it can). Checked before anything is sharded.
+
+    Supported: methods that are a loss over forward passes of the trained model (ga, graddiff, npo, simnpo, idkpo,
+    wga, ...), full weights, first-order optimizers. Not yet: a frozen reference copy (``ref_model``), a method
+    set-up (hooks, projections, chosen trainable weights), a custom backward (SAM), zeroth-order steps (random
+    directions added to sharded weights), LoRA, checkpoints (each would need a gathered copy of the model).
+    """
+    if "ref_model" in needs:
+        return "its frozen reference copy of the model is not sharded"
+    if spec.backward is not None:
+        return "its custom backward (weight perturbations) is not supported on sharded weights"
+    if spec.setup is not None or spec.trainable is not None:
+        return "its set-up (layer hooks, projections or chosen weights) is not supported on sharded weights"
+    if cfg.optimizer == "zo_hybrid":
+        return "zeroth-order steps add random directions to whole weights"
+    if cfg.lora is not None:
+        return "LoRA adapters are not supported with fsdp"
+    if cfg.checkpoints:
+        return "checkpoints would gather the whole model at each one"
+    return None
+
+
+def shard(model) -> None:
+    """Shard ``model`` over the ranks with FSDP2 (``torch.distributed.fsdp.fully_shard``): each decoder layer, then
+    the rest. Weights become DTensors, each rank holding 1/world of each; forward and backward all-gather a layer
+    at a time, and the backward reduce-scatters (averages) its gradients."""
+    from torch.distributed.fsdp import fully_shard
+
+    from froc.methods.common import decoder_layers
+
+    for layer in decoder_layers(model):
+        fully_shard(layer)
+    fully_shard(model)
+
+
+def is_sharded(model) -> bool:
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in model.parameters())
+
+
+def local(t: Tensor) -> Tensor:
+    """This rank's shard of a DTensor (a plain tensor is returned as is)."""
+    return t.to_local() if hasattr(t, "to_local") else t
+
+
+def all_finite(params: list[Tensor]) -> bool:
+    """Whether every (sharded) weight is finite on every rank: local shards checked, then a MIN over ranks."""
+    import torch.distributed as dist
+
+    ok = torch.tensor([float(all(bool(torch.isfinite(local(p)).all()) for p in params))],
+                      device=local(params[0]).device)
+    dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item() == 1.0)
+
+
+def unsharded_copy(model, main: bool):
+    """A plain (unsharded) CPU copy of a sharded model on rank 0, None on the others; every rank must call it.
+
+    The full state dict is gathered to rank 0's CPU (``get_model_state_dict``, full and CPU-offloaded), loaded into
+    a fresh model of the same class and config, with tied weights re-tied and the (unsharded) buffers copied.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if not main:
+        return None
+    cls = next(c for c in type(model).__mro__ if not c.__name__.startswith("FSDP"))
+    with torch.device("meta"):
+        plain = cls(model.config)
+    plain.to_empty(device="cpu")
+    missing, unexpected = plain.load_state_dict(full, strict=False)
+    buffers = dict(model.named_buffers())
+    for name, buf in plain.named_buffers():
+        buf.copy_(buffers[name].detach().to("cpu"))
+    if hasattr(plain, "tie_weights"):
+        plain.tie_weights()
+    missing = [k for k in missing if k not in buffers and not _tied(plain, k)]
+    if missing or unexpected:
+        raise RuntimeError(f"gathering the sharded model: missing {missing}, unexpected {unexpected}")
+    return plain.to(next(iter(full.values())).dtype).eval()
+
+
+def _tied(model, name: str) -> bool:
+    return name == "lm_head.weight" and getattr(model.config, "tie_word_embeddings", False)
+
+
 def current() -> DataParallel | None:
     """The data-parallel layout of an initialised ``torch.distributed`` group of 2+ processes, else None."""
     import torch.distributed as dist
@@ -168,9 +259,14 @@ def shared_reference_logprobs(dp: DataParallel | None, model, encs: list, pad_id
     import torch.distributed as dist
 
     out = torch.zeros(len(encs), dtype=torch.float32, device=device)
-    for b, start in enumerate(range(0, len(encs), batch_size)):
+    starts, sharded = list(range(0, len(encs), batch_size)), is_sharded(model)
+    for b, start in enumerate(starts):
         if b % dp.world == dp.rank:
             out[start : start + batch_size] = reference_logprobs(model, encs[start : start + batch_size], pad_id,
-                                                                 device, batch_size)
+                                                                 device, batch_size, inference=not sharded)
+    if sharded and len(starts) % dp.world and dp.rank >= len(starts) % dp.world:  # FSDP: as many forwards per rank
+        reference_logprobs(model, encs[:batch_size], pad_id, device, batch_size, inference=False)
+    if sharded:  # the root stays unsharded after a forward without backward: register the sharded weights again
+        model.reshard()
     dist.all_reduce(out)
     return out

@@ -26,6 +26,7 @@ import torch
 
 from froc.engine.config import UnlearnConfig, check_lora, engine_config
 from froc.engine.data import IndexStream, make_batch, prepare_data
+from froc.engine import distributed
 from froc.engine.distributed import current as data_parallel
 from froc.engine.distributed import shared_reference_logprobs
 from froc.engine.optim import build_optimizer, is_zeroth_order_step, lr_factor, spsa_gradient_
@@ -82,6 +83,11 @@ def unlearn(model, tokenizer, forget, retain=None, method: str = "npo", refusals
         model = _prepare_model(model, cfg, spec, mcfg, device)
         if dp is not None:
             dp.broadcast_weights(model)
+            if cfg.fsdp:
+                why = distributed.fsdp_refusal(spec, mcfg, cfg, spec.needs_for(mcfg))
+                if why:
+                    raise ConfigError(f"fsdp: method '{spec.name}' cannot run sharded: {why}")
+                distributed.shard(model)
         result = UnlearnResult(model=model, method=spec.name, config=cfg, method_hparams=method_hparams(mcfg))
         needs = spec.needs_for(mcfg)
         data = prepare_data(tokenizer, forget, retain, refusals, needs, cfg)
@@ -101,6 +107,9 @@ def unlearn(model, tokenizer, forget, retain=None, method: str = "npo", refusals
 
         if spec.trains(mcfg):
             _train(model, tokenizer, spec, mcfg, cfg, data, ctx, result, on_checkpoint, snapshot_dir, progress, dp)
+        if dp is not None and distributed.is_sharded(model):  # rank 0 gets a plain copy to save (every rank gathers)
+            plain = distributed.unsharded_copy(model, dp.main)
+            result.model = plain if dp.main else model
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -113,6 +122,8 @@ def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, c
     forget_order = IndexStream(len(data.forget_items), cfg.seed)
     retain_order = IndexStream(len(data.retain_items), cfg.seed + 1) if data.retain_items else None
     autocast = cfg.autocast and ctx.device.type == "cuda"
+    sharded = dp is not None and distributed.is_sharded(model)  # FSDP reduce-scatters gradients itself
+    finite = distributed.all_finite if sharded else _all_finite
 
     def compute(b: Batch) -> Loss:  # the method's loss on one micro-batch (forward passes under autocast)
         with torch.autocast("cuda", dtype=torch.bfloat16) if autocast else nullcontext():
@@ -143,7 +154,8 @@ def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, c
                     loss = sum(o.total.detach() for o in outs) / len(outs)
                     parts = {k: sum(float(o.parts[k]) for o in outs) / len(outs) for k in outs[0].parts}
                     if dp is not None:  # the mean over ranks: identical gradients, loss and parts everywhere
-                        dp.all_reduce_grads(params)
+                        if not sharded:
+                            dp.all_reduce_grads(params)
                         both = dp.mean(torch.tensor([float(loss), *parts.values()], dtype=torch.float64,
                                                      device=ctx.device))
                         loss, parts = both[0], dict(zip(parts, both[1:].tolist()))
@@ -156,12 +168,13 @@ def _train(model, tokenizer, spec: MethodSpec, mcfg, cfg: UnlearnConfig, data, c
                     _diverged(result, step, f"loss {loss:.4g} at step {step} (bound {cfg.divergence_bound})")
                     break
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm or float("inf"))
+                grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
                 if not torch.isfinite(grad_norm):
                     _diverged(result, step, f"non-finite gradient norm at step {step}")
                     break
                 opt.step()
                 sched.step()
-                if not _all_finite(params):
+                if not finite(params):
                     _diverged(result, step, f"non-finite weights after the update of step {step}")
                     break
 

@@ -30,6 +30,10 @@ CASES = [
     ("npo_zo_hybrid", {"method": "npo", "optimizer": "zo_hybrid"}),
     ("rmu", {"method": "rmu", "layer": 1, "steering_coeff": 2.0, "alpha": 10.0}),
     ("undial", {"method": "undial"}),
+    # fully sharded (FSDP2): on one process fsdp is ignored, so the expected weights are the plain run's
+    ("npo_fsdp", {"method": "npo", "fsdp": True}),
+    ("graddiff_fsdp", {"method": "graddiff", "fsdp": True}),
+    ("graddiff_accum2_fsdp", {"method": "graddiff", "batch_size": 1, "grad_accum": 2, "fsdp": True}),
 ]
 COMMON = {"steps": 3, "lr": 1e-3, "batch_size": 2, "grad_accum": 1, "seed": 0}
 NAMES = [name for name, _ in CASES]
@@ -100,12 +104,17 @@ def test_two_processes_end_with_the_weights_of_one(runs, case):
     and may amplify that where an entry is near zero; tests/hardening/test_batch_split measured <= 1.2e-5 of the
     update for such reorderings. An error in the split (a micro-batch counted twice or missing, a per-rank
     instead of a global mean, unsynchronised ranks) changes the update by orders of magnitude more.
-    The two ranks must hold bit-identical weights (they apply one all-reduced gradient).
+    The two ranks must hold bit-identical weights (they apply one all-reduced gradient). With ``fsdp`` each rank
+    holds half of each weight (FSDP reduce-scatters the gradients); rank 0's result is the gathered, unsharded model.
     """
     i = NAMES.index(case)
     one, (r0, r1) = runs[1][0][i], (runs[2][0][i], runs[2][1][i])
     assert one["status"] == r0["status"] == "completed"
-    assert all(torch.equal(r0["w"][n], r1["w"][n]) for n in r0["w"]), "the ranks' weights differ"
+    assert set(r0["w"]) == set(one["w"]) and all(type(t) is torch.Tensor for t in r0["w"].values())
+    if not case.endswith("_fsdp"):
+        assert all(torch.equal(r0["w"][n], r1["w"][n]) for n in r0["w"]), "the ranks' weights differ"
+    else:  # rank 1 keeps its shards: each is a slice of rank 0's gathered weight
+        assert all(type(t).__name__ == "DTensor" for t in r1["w"].values())
     update = _norm(one["w"], one["w0"])
     assert update > 0
     assert _norm(r0["w"], one["w"]) <= 1e-4 * update, f"{case}: {_norm(r0['w'], one['w']) / update:.2e} of the update"
@@ -140,6 +149,44 @@ def test_reference_logprobs_are_computed_once_and_shared(runs):
     assert one["n_computed"] == 12
     assert r0["n_computed"] == 6 and r1["n_computed"] == 6
     assert torch.equal(r0["values"], one["values"]) and torch.equal(r1["values"], one["values"])
+
+
+@pytest.mark.parametrize("case", ["graddiff_fsdp", "graddiff_accum2_fsdp"])
+def test_fsdp_ranks_see_their_share(runs, case):
+    """The same split of samples with sharded weights: rank r holds exactly the single process's micro-batches
+    k with k % 2 == r."""
+    i = NAMES.index(case)
+    a = dict(CASES[i][1]).get("grad_accum", 1)
+    single, ranks = runs[1][0][i]["batches"], [runs[2][r][i]["batches"] for r in (0, 1)]
+    for step in range(3):
+        expected = single[step * 2 * a:(step + 1) * 2 * a]
+        assert [ranks[r][step * a:(step + 1) * a] for r in (0, 1)] == [expected[0::2], expected[1::2]]
+
+
+def test_fsdp_reference_cache_is_computed_once(runs):
+    i = NAMES.index("npo_fsdp")
+    one, r0, r1 = runs[1][0][i]["ref"], runs[2][0][i]["ref"], runs[2][1][i]["ref"]
+    assert (r0["n_computed"], r1["n_computed"]) == (6, 6)
+    assert torch.equal(r0["values"], one["values"]) and torch.equal(r1["values"], one["values"])
+
+
+@pytest.mark.parametrize("method,settings,why", [
+    ("undial", {}, "frozen reference copy"),
+    ("mrp", {}, "set-up"),
+    ("sam", {"base": "npo"}, "custom backward"),
+    ("npo", {"optimizer": "zo_hybrid"}, "zeroth-order"),
+    ("npo", {"lora": True}, "LoRA"),
+    ("npo", {"checkpoints": [1]}, "checkpoints"),
+])
+def test_fsdp_refuses_what_it_cannot_shard(method, settings, why):
+    from froc.engine.config import engine_config
+    from froc.engine.distributed import fsdp_refusal
+    from froc.methods.registry import get_method
+
+    setup = engine_config({"method": method, "hparams": settings}, steps=2, fsdp=True)
+    assert why in fsdp_refusal(get_method(method), setup.method_config, setup.config, setup.needs)
+    plain = engine_config("graddiff", steps=2, fsdp=True)
+    assert fsdp_refusal(get_method("graddiff"), plain.method_config, plain.config, plain.needs) is None
 
 
 def test_only_rank_zero_writes_snapshots(runs):
@@ -192,14 +239,17 @@ def test_a_crashed_rank_leaves_the_output_as_it_was(cli_inputs, tmp_path, crash)
 
 
 @pytest.mark.slow
-def test_torchrun_cli_saves_what_one_process_saves(cli_inputs, tmp_path):
-    """The documented command, ``torchrun --nproc_per_node 2 -m froc unlearn``, against ``froc unlearn`` with
-    ``grad_accum=2`` on one process: same files, weights within the tolerance of the API test above."""
+@pytest.mark.parametrize("fsdp", [False, True])
+def test_torchrun_cli_saves_what_one_process_saves(cli_inputs, tmp_path, fsdp):
+    """The documented command, ``torchrun --nproc_per_node 2 -m froc unlearn`` (with ``--set fsdp=true``: sharded),
+    against ``froc unlearn`` with ``grad_accum=2`` on one process: same files, weights within the tolerance of the
+    API test above."""
     from safetensors.torch import load_file
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "FROC_NO_PROGRESS": "1"}
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                          "--master_port", str(_free_port()), "-m", "froc", *_argv(cli_inputs, tmp_path / "two")],
+                          "--master_port", str(_free_port()), "-m", "froc", *_argv(cli_inputs, tmp_path / "two"),
+                          *(["--set", "fsdp=true"] if fsdp else [])],
                          env=env, capture_output=True, text=True, timeout=600)
     assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-3000:]
     one = subprocess.run([sys.executable, "-m", "froc", *_argv(cli_inputs, tmp_path / "one", "--set", "grad_accum=2")],
