@@ -105,7 +105,7 @@ def _run(setup, model, forget, retain, refusals, method, merge_lora, device, out
     cfg, main = setup.config, dp is None or dp.main
     if main:
         Path(out).mkdir(parents=True, exist_ok=True)  # a read-only or impossible --out fails now, not after training
-    m, tok = load_model(model, device=device)
+    m, tok = load_model(model, device="cpu" if cfg.fsdp and dp else device)  # sharded: FSDP moves the shards
     if retain is not None:  # the same rules as `froc run` / `froc data check`: no forget item in the retain data
         from froc.data.request import load_request
 

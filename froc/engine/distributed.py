@@ -139,17 +139,21 @@ def fsdp_refusal(spec, mcfg, cfg, needs) -> str | None:
     return None
 
 
-def shard(model) -> None:
+def shard(model, device: torch.device) -> None:
     """Shard ``model`` over the ranks with FSDP2 (``torch.distributed.fsdp.fully_shard``): each decoder layer, then
-    the rest. Weights become DTensors, each rank holding 1/world of each; forward and backward all-gather a layer
-    at a time, and the backward reduce-scatters (averages) its gradients."""
+    the rest. Weights become DTensors on ``device``, each rank holding 1/world of each (a model loaded on the CPU
+    moves to the device one layer at a time); forward and backward all-gather a layer at a time, and the backward
+    reduce-scatters (averages) its gradients. Every rank must load the same weights (the same folder)."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
     from froc.methods.common import decoder_layers
 
+    mesh = init_device_mesh(device.type, (dist.get_world_size(),))
     for layer in decoder_layers(model):
-        fully_shard(layer)
-    fully_shard(model)
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
 
 
 def is_sharded(model) -> bool:

@@ -80,14 +80,15 @@ def unlearn(model, tokenizer, forget, retain=None, method: str = "npo", refusals
     dp = data_parallel()
     progress = progress and (dp is None or dp.main)
     with _deterministic(cfg.seed):
-        model = _prepare_model(model, cfg, spec, mcfg, device)
-        if dp is not None:
+        fsdp = cfg.fsdp and dp is not None
+        if fsdp and (why := distributed.fsdp_refusal(spec, mcfg, cfg, spec.needs_for(mcfg))):
+            raise ConfigError(f"fsdp: method '{spec.name}' cannot run sharded: {why}")
+        # sharded: the weights stay where they were loaded (CPU) and FSDP moves each rank's shards to the device
+        model = _prepare_model(model, cfg, spec, mcfg, None if fsdp else device)
+        if fsdp:
+            distributed.shard(model, device)
+        elif dp is not None:
             dp.broadcast_weights(model)
-            if cfg.fsdp:
-                why = distributed.fsdp_refusal(spec, mcfg, cfg, spec.needs_for(mcfg))
-                if why:
-                    raise ConfigError(f"fsdp: method '{spec.name}' cannot run sharded: {why}")
-                distributed.shard(model)
         result = UnlearnResult(model=model, method=spec.name, config=cfg, method_hparams=method_hparams(mcfg))
         needs = spec.needs_for(mcfg)
         data = prepare_data(tokenizer, forget, retain, refusals, needs, cfg)
@@ -279,7 +280,8 @@ def _deterministic(seed: int):
 def _prepare_model(model, cfg: UnlearnConfig, spec: MethodSpec, mcfg, device: torch.device):
     if cfg.dtype != "auto":
         model.to(resolve_dtype(cfg.dtype, device))
-    model.to(device)
+    if device is not None:
+        model.to(device)
     if cfg.lora is not None or is_peft(model):
         check_lora(spec, mcfg, True)
         if not is_peft(model):
