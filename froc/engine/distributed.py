@@ -208,6 +208,46 @@ def _tied(model, name: str) -> bool:
     return name == "lm_head.weight" and getattr(model.config, "tie_word_embeddings", False)
 
 
+# ----------------------------------------------------------------------------- data-parallel scoring
+
+SCORE_CHUNK = 256  # probes per score_probes call of score_probes_parallel
+
+
+def score_probes_parallel(model, tokenizer, probes: list, *, chunk: int = SCORE_CHUNK, **kw):
+    """Per-probe scores (``froc.metrics.scoring.score_probes``'s table) computed data-parallel over the ranks.
+
+    The probes are cut into chunks of ``chunk`` in their order; chunk ``c`` is scored by rank ``c % world`` with one
+    ``score_probes(model, tokenizer, chunk, **kw)`` call, and the tables are gathered to every rank in probe order.
+    Whatever the number of processes (one included: every chunk in turn), each chunk is scored by the same call on
+    the same inputs, so every per-probe score is identical bit for bit (a table of one whole-set ``score_probes``
+    call may differ in the last bits: its batches are cut differently). Hidden states and the summary are not
+    gathered. Every rank must call it (a collective when 2+ processes are running).
+
+    Returns:
+        a ``pandas.DataFrame``, one row per probe, in probe order.
+    """
+    import pandas as pd
+
+    from froc.metrics.scoring import score_probes
+
+    if chunk < 1:
+        from froc.errors import ConfigError
+
+        raise ConfigError(f"chunk must be >= 1, got {chunk}")
+    dp = current()
+    rank, world = (dp.rank, dp.world) if dp else (0, 1)
+    starts = list(range(0, len(probes), chunk))
+    mine = {c: score_probes(model, tokenizer, probes[s : s + chunk], **{"progress": False, **kw}).table
+            for c, s in enumerate(starts) if c % world == rank}
+    if dp is not None:
+        import torch.distributed as dist
+
+        gathered: list = [None] * world
+        dist.all_gather_object(gathered, mine)
+        mine = {c: t for part in gathered for c, t in part.items()}
+    return pd.concat([mine[c] for c in range(len(starts))], ignore_index=True)
+
+
 def current() -> DataParallel | None:
     """The data-parallel layout of an initialised ``torch.distributed`` group of 2+ processes, else None."""
     import torch.distributed as dist

@@ -7,6 +7,8 @@ Run as ``python distributed_worker.py MODE OUT [ARGS...]`` with the launcher's e
   save per case the final weights, the forget/retain ids each micro-batch of this rank held, the reference
   log-probs with the number of sequences this rank computed for them, and the snapshot folders this rank
   wrote (recorded, not written), to ``OUT/rank<r>.pt``.
+- ``score OUT CHUNK``: score 30 probes with ``froc.engine.distributed.score_probes_parallel`` (chunks of CHUNK),
+  save the gathered table to ``OUT/scores<r>.pkl``.
 - ``cli OUT CRASH ARGV...``: run the ``froc`` command line with ARGV; ranks other than 0 fail if they try to save
   a model. CRASH ``step:S``: rank 1 raises while drawing the batches of step S (a crash mid-training); ``end``:
   rank 1 raises after training, before the final barrier; ``none``: no crash.
@@ -88,6 +90,23 @@ def run_api(out: str, cases: list[dict]) -> None:
         dist.destroy_process_group()
 
 
+def run_score(out: str, chunk: int) -> None:
+    """Score 30 probes (the forget and retain items) with ``score_probes_parallel``; save the table per rank."""
+    import torch.distributed as dist
+
+    from froc.engine.distributed import current, init_from_env, score_probes_parallel
+    from froc.models.tiny import tiny_model_and_tokenizer
+
+    init_from_env("cpu")
+    dp = current()
+    model, tok = tiny_model_and_tokenizer()
+    probes = items("f", 15) + items("r", 15)
+    table = score_probes_parallel(model, tok, probes, chunk=chunk, batch_size=4, max_new_tokens=3)
+    table.to_pickle(os.path.join(out, f"scores{dp.rank if dp else 0}.pkl"))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def run_cli(out: str, crash: str, argv: list[str]) -> None:
     import froc.engine.distributed as distributed
     import froc.engine.loop as loop
@@ -123,5 +142,7 @@ if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
     if mode == "api":
         run_api(out, json.loads(sys.argv[3]))
+    elif mode == "score":
+        run_score(out, int(sys.argv[3]))
     else:
         run_cli(out, sys.argv[3], sys.argv[4:])

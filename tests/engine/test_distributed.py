@@ -258,3 +258,37 @@ def test_torchrun_cli_saves_what_one_process_saves(cli_inputs, tmp_path, fsdp):
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
     w0, w1, w2 = (load_file(str(d / "model.safetensors")) for d in (cli_inputs / "model", tmp_path / "one", tmp_path / "two"))
     assert _norm(w2, w1) <= 1e-4 * _norm(w1, w0)
+
+
+def test_scores_are_identical_on_one_and_two_processes(tmp_path):
+    """30 probes in chunks of 7 (5 chunks: ranks get 3 and 2) on 2 processes and on 1: every rank holds the whole
+    table, in probe order, equal bit for bit to the single process's; the single process's table equals one
+    ``score_probes`` call per chunk made here (an independent derivation of the expected rows)."""
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(WORKER).parent))
+    from distributed_worker import items
+
+    from froc.metrics.scoring import score_probes
+    from froc.models.tiny import tiny_model_and_tokenizer
+
+    d2, d1 = tmp_path / "two", tmp_path / "one"
+    d2.mkdir()
+    d1.mkdir()
+    procs = launch(2, ["score", str(d2), "7"]) + launch(1, ["score", str(d1), "7"])
+    for rc, text in wait(procs):
+        assert rc == 0, text[-3000:]
+    one = pd.read_pickle(d1 / "scores0.pkl")
+    probes = items("f", 15) + items("r", 15)
+    assert one["probe_id"].tolist() == [p.id for p in probes]
+    for r in (0, 1):
+        pd.testing.assert_frame_equal(pd.read_pickle(d2 / f"scores{r}.pkl"), one, check_exact=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the workers
+    try:
+        model, tok = tiny_model_and_tokenizer()
+        here = pd.concat([score_probes(model, tok, probes[s:s + 7], batch_size=4, max_new_tokens=3,
+                                       progress=False).table for s in range(0, 30, 7)], ignore_index=True)
+    finally:
+        torch.set_num_threads(threads)
+    pd.testing.assert_frame_equal(here, one, check_exact=True)
