@@ -3,12 +3,11 @@
 Run as ``python distributed_worker.py MODE OUT [ARGS...]`` with the launcher's environment (``RANK``, ``WORLD_SIZE``,
 ``MASTER_ADDR``, ``MASTER_PORT``; none for a single process). Modes:
 
-- ``api OUT CASES_JSON``: join the group, run ``froc.unlearn`` once per case (a dict of keyword arguments), and
+- ``api OUT CASES_JSON [CHUNK]``: join the group, run ``froc.unlearn`` once per case (a dict of keyword arguments), and
   save per case the final weights, the forget/retain ids each micro-batch of this rank held, the reference
   log-probs with the number of sequences this rank computed for them, and the snapshot folders this rank
-  wrote (recorded, not written), to ``OUT/rank<r>.pt``.
-- ``score OUT CHUNK``: score 30 probes with ``froc.engine.distributed.score_probes_parallel`` (chunks of CHUNK),
-  save the gathered table to ``OUT/scores<r>.pkl``.
+  wrote (recorded, not written), to ``OUT/rank<r>.pt``; with CHUNK, then score 30 probes with
+  ``froc.engine.distributed.score_probes_parallel`` (chunks of CHUNK) and save the table to ``OUT/scores<r>.pkl``.
 - ``cli OUT CRASH ARGV...``: run the ``froc`` command line with ARGV; ranks other than 0 fail if they try to save
   a model. CRASH ``step:S``: rank 1 raises while drawing the batches of step S (a crash mid-training); ``end``:
   rank 1 raises after training, before the final barrier; ``none``: no crash.
@@ -46,7 +45,7 @@ def recording_batches(real, log: list):
     return make_batch
 
 
-def run_api(out: str, cases: list[dict]) -> None:
+def run_api(out: str, cases: list[dict], score_chunk: int = 0) -> None:
     import torch.distributed as dist
 
     import froc.engine.data as data
@@ -86,25 +85,22 @@ def run_api(out: str, cases: list[dict]) -> None:
         results.append({"snapshots": snapshots, "w0": w0, "w": {n: p.detach().clone() for n, p in res.model.named_parameters()},
                         "batches": batches, "ref": ref, "losses": res.losses, "status": res.status})
     torch.save(results, os.path.join(out, f"rank{rank}.pt"))
+    if score_chunk:
+        run_score(out, score_chunk)
     if dist.is_initialized():
         dist.destroy_process_group()
 
 
 def run_score(out: str, chunk: int) -> None:
     """Score 30 probes (the forget and retain items) with ``score_probes_parallel``; save the table per rank."""
-    import torch.distributed as dist
-
-    from froc.engine.distributed import current, init_from_env, score_probes_parallel
+    from froc.engine.distributed import current, score_probes_parallel
     from froc.models.tiny import tiny_model_and_tokenizer
 
-    init_from_env("cpu")
     dp = current()
     model, tok = tiny_model_and_tokenizer()
     probes = items("f", 15) + items("r", 15)
     table = score_probes_parallel(model, tok, probes, chunk=chunk, batch_size=4, max_new_tokens=3)
     table.to_pickle(os.path.join(out, f"scores{dp.rank if dp else 0}.pkl"))
-    if dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def run_cli(out: str, crash: str, argv: list[str]) -> None:
@@ -141,8 +137,6 @@ def run_cli(out: str, crash: str, argv: list[str]) -> None:
 if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
     if mode == "api":
-        run_api(out, json.loads(sys.argv[3]))
-    elif mode == "score":
-        run_score(out, int(sys.argv[3]))
+        run_api(out, json.loads(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     else:
         run_cli(out, sys.argv[3], sys.argv[4:])

@@ -37,6 +37,7 @@ CASES = [
 ]
 COMMON = {"steps": 3, "lr": 1e-3, "batch_size": 2, "grad_accum": 1, "seed": 0}
 NAMES = [name for name, _ in CASES]
+SCORE_CHUNK = 7  # 30 probes: 5 chunks, 3 on rank 0 and 2 on rank 1
 
 
 def _free_port() -> int:
@@ -83,11 +84,13 @@ def runs(tmp_path_factory):
     one = [{**c, "grad_accum": c["grad_accum"] * 2} for c in two]
     for w, cases in ((2, two), (1, one)):  # snapshots are recorded by the worker, not written
         cases[NAMES.index("npo")]["snapshot_dir"] = str(dirs[w] / "snap")
-    procs = {2: launch(2, ["api", str(dirs[2]), json.dumps(two)]), 1: launch(1, ["api", str(dirs[1]), json.dumps(one)])}
+    procs = {w: launch(w, ["api", str(dirs[w]), json.dumps(cases), str(SCORE_CHUNK)]) for w, cases in ((2, two), (1, one))}
     for world, ps in procs.items():
         for rc, text in wait(ps):
             assert rc == 0, f"world {world}: worker failed:\n{text[-3000:]}"
-    return {w: [torch.load(dirs[w] / f"rank{r}.pt", weights_only=False) for r in range(w)] for w in (1, 2)}
+    out = {w: [torch.load(dirs[w] / f"rank{r}.pt", weights_only=False) for r in range(w)] for w in (1, 2)}
+    out["dirs"] = dirs
+    return out
 
 
 def _norm(a: dict, b: dict) -> float:
@@ -260,7 +263,7 @@ def test_torchrun_cli_saves_what_one_process_saves(cli_inputs, tmp_path, fsdp):
     assert _norm(w2, w1) <= 1e-4 * _norm(w1, w0)
 
 
-def test_scores_are_identical_on_one_and_two_processes(tmp_path):
+def test_scores_are_identical_on_one_and_two_processes(runs):
     """30 probes in chunks of 7 (5 chunks: ranks get 3 and 2) on 2 processes and on 1: every rank holds the whole
     table, in probe order, equal bit for bit to the single process's; the single process's table equals one
     ``score_probes`` call per chunk made here (an independent derivation of the expected rows)."""
@@ -272,23 +275,17 @@ def test_scores_are_identical_on_one_and_two_processes(tmp_path):
     from froc.metrics.scoring import score_probes
     from froc.models.tiny import tiny_model_and_tokenizer
 
-    d2, d1 = tmp_path / "two", tmp_path / "one"
-    d2.mkdir()
-    d1.mkdir()
-    procs = launch(2, ["score", str(d2), "7"]) + launch(1, ["score", str(d1), "7"])
-    for rc, text in wait(procs):
-        assert rc == 0, text[-3000:]
-    one = pd.read_pickle(d1 / "scores0.pkl")
+    one = pd.read_pickle(runs["dirs"][1] / "scores0.pkl")
     probes = items("f", 15) + items("r", 15)
     assert one["probe_id"].tolist() == [p.id for p in probes]
     for r in (0, 1):
-        pd.testing.assert_frame_equal(pd.read_pickle(d2 / f"scores{r}.pkl"), one, check_exact=True)
+        pd.testing.assert_frame_equal(pd.read_pickle(runs["dirs"][2] / f"scores{r}.pkl"), one, check_exact=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the workers
     try:
         model, tok = tiny_model_and_tokenizer()
-        here = pd.concat([score_probes(model, tok, probes[s:s + 7], batch_size=4, max_new_tokens=3,
-                                       progress=False).table for s in range(0, 30, 7)], ignore_index=True)
+        here = pd.concat([score_probes(model, tok, probes[s:s + SCORE_CHUNK], batch_size=4, max_new_tokens=3,
+                                       progress=False).table for s in range(0, 30, SCORE_CHUNK)], ignore_index=True)
     finally:
         torch.set_num_threads(threads)
     pd.testing.assert_frame_equal(here, one, check_exact=True)
