@@ -70,15 +70,20 @@ class DataParallel:
         return y / self.world
 
     def all_reduce_grads(self, params: list[Tensor]) -> None:
-        """Replace each ``p.grad`` by its mean over the ranks (a missing gradient counts as zeros).
+        """Replace each ``p.grad`` by its mean over the ranks.
 
-        Gradients are flattened into buckets of at most ``BUCKET_BYTES`` per dtype and device, one all-reduce each.
+        A weight without a gradient on some ranks counts as zeros there; one without a gradient on every rank keeps
+        ``grad = None`` (as on one process, the optimizer then skips it). Gradients are flattened into buckets of
+        at most ``BUCKET_BYTES`` per dtype and device, one all-reduce each.
         """
         import torch.distributed as dist
         from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+        has = torch.tensor([p.grad is not None for p in params], dtype=torch.int32, device=params[0].device)
+        dist.all_reduce(has)  # every rank must reduce the same tensors in the same order
+        params = [p for p, n in zip(params, has.tolist()) if n > 0]
         for p in params:
-            if p.grad is None:  # every rank must reduce the same tensors in the same order
+            if p.grad is None:
                 p.grad = torch.zeros_like(p)
         buckets: dict[tuple, list[list[Tensor]]] = {}
         size: dict[tuple, int] = {}

@@ -87,6 +87,12 @@ def run_api(out: str, cases: list[dict], score_chunk: int = 0) -> None:
     torch.save(results, os.path.join(out, f"rank{rank}.pt"))
     if score_chunk:
         run_score(out, score_chunk)
+    if dp is not None:  # all_reduce_grads on hand-made gradients (tests/engine/test_distributed.py derives the means)
+        ps = [torch.nn.Parameter(torch.zeros(2)) for _ in range(3)]
+        ps[0].grad = torch.tensor([1.0, 2.0]) if rank == 0 else torch.tensor([3.0, 4.0])
+        ps[1].grad = None if rank == 0 else torch.tensor([2.0, 2.0])
+        dp.all_reduce_grads(ps)
+        torch.save([p.grad for p in ps], os.path.join(out, f"grads{rank}.pt"))
     if dist.is_initialized():
         dist.destroy_process_group()
 

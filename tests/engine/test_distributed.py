@@ -192,6 +192,16 @@ def test_fsdp_refuses_what_it_cannot_shard(method, settings, why):
     assert fsdp_refusal(get_method("graddiff"), plain.method_config, plain.config, plain.needs) is None
 
 
+def test_gradient_mean_over_ranks_by_hand(runs):
+    """Rank 0 has gradients [1, 2], none, none; rank 1 [3, 4], [2, 2], none. Means: [2, 3]; [1, 1] (a missing
+    gradient counts as zeros when another rank has one); None (no rank has one: the optimizer skips it, as on one
+    process)."""
+    for r in (0, 1):
+        g = torch.load(runs["dirs"][2] / f"grads{r}.pt")
+        assert torch.equal(g[0], torch.tensor([2.0, 3.0])) and torch.equal(g[1], torch.tensor([1.0, 1.0]))
+        assert g[2] is None
+
+
 def test_only_rank_zero_writes_snapshots(runs):
     """A run with ``checkpoints=[2]`` and a snapshot folder: rank 0 writes step_2 (as one process does), rank 1 nothing."""
     i = NAMES.index("npo")
