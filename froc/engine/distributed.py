@@ -32,6 +32,13 @@ same communication DDP does without gradient accumulation, minus its overlap of 
 
 Not draw-for-draw equal to one process: methods that draw noise per micro-batch from the run's generator
 (SAM's ``smoothed`` variant, ROKA's picks) draw from each rank's own copy of the stream.
+
+Fully sharded (``fsdp: true``, :func:`shard`): the same sample split, but FSDP2 holds 1/world of each weight,
+gradient and AdamW moment per rank and reduce-scatters the gradients itself; rank 0 gathers a plain model at the
+end (:func:`unsharded_copy`). :func:`fsdp_refusal` lists what it does not support yet.
+
+Scoring: :func:`score_probes_parallel` deals chunks of probes to the ranks; per-probe scores do not depend on the
+number of processes.
 """
 
 from __future__ import annotations
