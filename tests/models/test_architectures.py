@@ -2,7 +2,8 @@
 
 Llama, Mistral, Qwen2, Phi-3, Gemma, GPT-NeoX/Pythia and a GPT-2 with dropout in its config, built from their
 transformers config classes with froc's tokenizer: scoring (prompt sharing on the KV cache gives the same
-log-probs as whole sequences) and two NPO steps. The full `froc run` pipeline per family is not covered here.
+log-probs as whole sequences) and two NPO steps. The full `froc run` pipeline per family (2 methods, an
+attack, certification, the report) is tests/sweep/test_architectures_pipeline.py.
 """
 
 from __future__ import annotations
