@@ -1,4 +1,4 @@
-"""Issue 13, section 5 (partial): the families users bring, at a tiny size with random init.
+"""Issue 13, section 5: the families users bring, at a tiny size with random init.
 
 Llama, Mistral, Qwen2, Phi-3, Gemma, GPT-NeoX/Pythia and a GPT-2 with dropout in its config, built from their
 transformers config classes with froc's tokenizer: scoring (prompt sharing on the KV cache gives the same
