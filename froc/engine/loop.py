@@ -24,9 +24,9 @@ from typing import Any, Callable
 
 import torch
 
+from froc.engine import distributed
 from froc.engine.config import UnlearnConfig, check_lora, engine_config
 from froc.engine.data import IndexStream, make_batch, prepare_data
-from froc.engine import distributed
 from froc.engine.distributed import current as data_parallel
 from froc.engine.distributed import shared_reference_logprobs
 from froc.engine.optim import build_optimizer, is_zeroth_order_step, lr_factor, spsa_gradient_
