@@ -1,4 +1,5 @@
-"""A Ray training task that loses its worker once (tests/sweep/test_ray_executor.py); shipped to Ray workers by value.
+"""Ray training tasks for tests/sweep/test_ray_executor.py, shipped to Ray workers by value: one that loses its worker
+once, one that records the resources Ray assigned it (``recording_group``).
 
 ``dying_group`` wraps ``froc.sweep.training._ray_group``. It appends each attempt (train key, pending steps) to
 ``$FROC_TEST_FAULTS/attempts.jsonl``. The first attempt to create ``$FROC_TEST_FAULTS/died`` streams its first
@@ -37,3 +38,14 @@ def dying_group(group, pending, prep, cfg_dict):
                     break
                 time.sleep(0.1)
             os._exit(1)
+
+
+def recording_group(group, pending, prep, cfg_dict):
+    """``_ray_group`` that first appends the task's assigned Ray resources to ``$FROC_TEST_FAULTS/resources.jsonl``."""
+    import ray
+
+    from froc.sweep.training import _ray_group
+
+    with open(Path(os.environ[FAULTS_ENV]) / "resources.jsonl", "a") as f:
+        f.write(json.dumps(ray.get_runtime_context().get_assigned_resources()) + "\n")
+    yield from _ray_group(group, pending, prep, cfg_dict)

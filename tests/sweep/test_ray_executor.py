@@ -60,7 +60,11 @@ def test_runs_are_packed_on_fake_gpus(tiny_prep, monkeypatch):
 
 
 @pytest.fixture
-def fake_gpu_ray():
+def fake_gpu_ray(tmp_path, monkeypatch):
+    import ray_faults
+
+    ray.cloudpickle.register_pickle_by_value(ray_faults)
+    monkeypatch.setenv(ray_faults.FAULTS_ENV, str(tmp_path))  # before ray.init: the local workers inherit it
     ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
@@ -69,13 +73,20 @@ def fake_gpu_ray():
 
 
 def test_sweep_on_fake_gpus_packed_matches_local(uninterrupted, tiny_cache, tmp_path, monkeypatch, fake_gpu_ray):
-    """2 fake GPUs of 4 GiB: both training runs are packed (0.3333 GPU each) and the stored results equal the
-    local executor's, bit for bit."""
+    """2 fake GPUs of 4 GiB: both training runs are packed (each task was assigned 0.3333 of a GPU) and the
+    stored results equal the local executor's, bit for bit."""
+    import ray_faults
+
+    import froc.sweep.training as training
+
     monkeypatch.setenv("FROC_GPU_MEMORY_GB", "4")
     monkeypatch.setenv("FROC_NO_PROGRESS", "1")
+    monkeypatch.setattr(training, "_ray_group", ray_faults.recording_group)
     res = run_sweep(write_sweep(tmp_path), tmp_path / "ray", executor="ray", cache_dir=tiny_cache, progress=False,
                     attacks=False, report=False)
     assert {c.status for c in res.summary.configs} == {"ok"}
+    assigned = [json.loads(line) for line in (tmp_path / "resources.jsonl").read_text().splitlines()]
+    assert len(assigned) == 2 and all(a.get("GPU") == pytest.approx(0.3333) for a in assigned), assigned
     assert_same_results(uninterrupted, tmp_path / "ray")
 
 
