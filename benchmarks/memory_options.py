@@ -63,8 +63,9 @@ def main(argv=None, **_) -> dict:
     for arch in archs:
         params = n_params(build_model(bench_data().tokenizer, arch))
         for method in METHODS:
-            variants = {v: (lambda s=s: _run(arch, method, s, steps, args.batch_size)) for v, s in VARIANTS.items()}
-            mem = peak_memory(variants, lambda: _run(arch, method, {}, steps, args.batch_size, build_only=True),
+            variants = {v: (lambda s=s, a=arch, m=method: _run(a, m, s, steps, args.batch_size))
+                        for v, s in VARIANTS.items()}
+            mem = peak_memory(variants, lambda a=arch, m=method: _run(a, m, {}, steps, args.batch_size, build_only=True),
                               repeats, timeout=1800, warmup=warm)
             out[f"{arch}/{method}"] = {"params": params, **mem}
             base = mem["fp32"]["above_baseline_mb"]

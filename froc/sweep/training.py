@@ -138,7 +138,7 @@ def _ray_group(group, pending, prep, cfg_dict):
     def work():
         try:
             run_group(group, pending, prep, SweepConfig.model_validate(cfg_dict), records.put, progress=False)
-        except BaseException as e:  # re-raised in the task below
+        except BaseException as e:  # noqa: BLE001 - re-raised in the task below
             records.put(e)
         finally:
             records.put(end)
