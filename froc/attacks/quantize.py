@@ -116,9 +116,14 @@ def quantize_quanto(w: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def _has(module: str) -> bool:
+    """Whether ``module`` is importable (``find_spec`` of a dotted name imports its parent, which raises
+    ModuleNotFoundError when the parent package itself is missing, e.g. no ``optimum`` at all)."""
     import importlib.util
 
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ModuleNotFoundError, ValueError):
+        return False
 
 
 def resolve_backend(p: QuantizeParams) -> tuple[str, str]:
