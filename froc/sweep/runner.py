@@ -199,6 +199,10 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
     """
     if executor not in EXECUTORS:
         raise unknown_choice("executor", executor, EXECUTORS)
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise ConfigError("froc run is one process that owns its store: launched with torchrun, every rank would run "
+                          "the whole sweep against the same store. Run it without torchrun (spread configurations "
+                          "with --executor ray); torchrun is for one `froc unlearn` run on several processes")
     cfg = config if isinstance(config, SweepConfig) else load_sweep(config, check_files=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -196,3 +196,15 @@ def test_lora_settings_reach_the_engine(tmp_path):
     p.write_text("methods:\n  npo: {lr: [1.0e-3]}\nlora: {r: 0}\n")
     with pytest.raises(ConfigError, match=r"sweep.yaml:3"):
         load_sweep(p)
+
+
+def test_run_refuses_torchrun(tmp_path, monkeypatch):
+    """A sweep under torchrun would run once per rank against one store: refused before anything runs."""
+    from froc.sweep.runner import run_sweep
+
+    p = tmp_path / "sweep.yaml"
+    p.write_text("methods:\n  npo: {lr: [1.0e-3]}\n")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="torchrun"):
+        run_sweep(p, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
