@@ -70,8 +70,8 @@ def pooled_states(model, encs, ctx: Context, batch_size: int = 32) -> Tensor:
     out = []
     for i in range(0, len(encs), batch_size):
         b = to_device(collate(encs[i : i + batch_size], ctx.pad_id), ctx.device)
-        out = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], output_hidden_states=True)
-        h = out.hidden_states[-1]
+        res = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], output_hidden_states=True)
+        h = res.hidden_states[-1]
         m = b["attention_mask"].unsqueeze(-1).to(h.dtype)
         out.append(((h * m).sum(1) / m.sum(1).clamp_min(1.0)).float())
     return torch.cat(out)
