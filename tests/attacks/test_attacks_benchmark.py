@@ -70,7 +70,8 @@ def test_relearning_a_tenth_of_the_request_brings_back_the_rest(bench):
     d = res.details
     facts = {f.meta["fact_id"] for f in views.forget_request if f.id in set(d["relearn_ids"])}
     excluded = [p for p in probes if p.meta["fact_id"] in facts]
-    assert d["n_relearn_items"] == 4 and d["n_excluded_probes"] == len(excluded) > 0
+    tenth = max(1, round(len(views.forget_request) / 10))  # a tenth of the request (4 of 40 before issue 18's benchmark)
+    assert d["n_relearn_items"] == tenth and d["n_excluded_probes"] == len(excluded) > 0
     assert len(res.scores) == len(probes) - len(excluded)
     rest = [p for p in probes if p.id in set(res.scores["probe_id"])]
     before, after = _knowledge(unlearned, tok, rest), float(res.scores["knowledge"].mean())
