@@ -29,7 +29,13 @@ from froc.errors import ConfigError
 from froc.methods.base import Batch, Context, Loss
 from froc.methods.bild import unlikelihood
 from froc.methods.common import mnll, nll_term
-from froc.models.encoding import Encoded, collate, collate_prompts, encode_prompt, to_device
+from froc.models.encoding import (
+    Encoded,
+    collate,
+    collate_prompts,
+    encode_prompt,
+    to_device,
+)
 from froc.models.logprobs import answer_logits, token_logprobs
 
 

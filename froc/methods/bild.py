@@ -8,7 +8,8 @@ data representation turns QA and raw text into one format. What is below the pap
 - Teacher: the frozen model before unlearning (``ref_model``) reading ``instruction`` (filled with the
   forget set's subjects) in front of the student's exact sequence, so both predict the same answer tokens.
 - Distillation: ``KL(p_teacher || p_student)`` per answer token, on forget items (weight ``forget_weight``)
-  and on retain items (the boundary: the instructed teacher still answers them; ``boundary_weight``).
+  and on retain items (the boundary: the instructed teacher still answers them; ``boundary_weight``;
+  ``boundary_teacher="plain"`` takes the uninstructed model there, ours, for models that follow no instruction).
 - Push-down: unlikelihood ``-log(1 - p_student(y_t))`` on the forget answer tokens (``suppress_weight``).
 - Unified format: QA items are (prompt, answer); a text item is a bos prompt and its whole text as the
   "answer" (froc's encoding), so both are scored on the same answer tokens.
@@ -25,12 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from froc.errors import ConfigError
+from froc.errors import ConfigError, unknown_choice
 from froc.methods.base import Batch, Context, Loss
 from froc.methods.common import add_terms, seq_mean
 from froc.models.encoding import Encoded, collate, to_device
 from froc.models.logprobs import answer_logits
 
+TEACHERS = ("instructed", "plain")
 DEFAULT_INSTRUCTION = ("You must not reveal anything about {subjects}. If a question is about them, answer "
                        "\"I don't know.\" Answer every other question normally.\n")
 
@@ -44,12 +46,20 @@ class BILDConfig:
         suppress_weight: s, weight of the unlikelihood push-down of forget answer tokens.
         boundary_weight: b, weight of the distillation on retain (boundary) items (0 = none).
         instruction: the teacher's instruction; ``{subjects}`` becomes the forget subjects.
+        boundary_teacher: ``instructed`` (the paper's) or ``plain``: the model before unlearning without the
+            instruction, for models that do not follow instructions (a small model trained from scratch reads
+            the instruction as noise and its instructed predictions on retain items are off).
     """
 
     forget_weight: float = 1.0
     suppress_weight: float = 1.0
     boundary_weight: float = 1.0
     instruction: str = DEFAULT_INSTRUCTION
+    boundary_teacher: str = "instructed"
+
+    def __post_init__(self):
+        if self.boundary_teacher not in TEACHERS:
+            raise unknown_choice("bild boundary_teacher", self.boundary_teacher, TEACHERS)
 
 
 def token_kl(student: Tensor, teacher: Tensor) -> Tensor:
@@ -87,10 +97,11 @@ def setup(model, data, ctx: Context, cfg: BILDConfig) -> dict:
     return {"instruction": text}
 
 
-def _distill(model, batch: dict[str, Tensor], encs: list[Encoded], ctx: Context):
-    """Student logits, targets, mask on ``batch`` and the instructed teacher's logits on the same answer tokens."""
+def _distill(model, batch: dict[str, Tensor], encs: list[Encoded], ctx: Context, instructed: bool = True):
+    """Student logits, targets, mask on ``batch`` and the teacher's logits on the same answer tokens."""
     s_logits, targets, mask = answer_logits(model, batch)
-    teach = [with_prefix(e, ctx.state["prefix"], ctx.tokenizer.bos_token_id) for e in encs]
+    prefix = ctx.state["prefix"] if instructed else []
+    teach = [with_prefix(e, prefix, ctx.tokenizer.bos_token_id) for e in encs]
     with ctx.ref.active() as ref:
         t_logits, t_targets, _ = answer_logits(ref, to_device(collate(teach, ctx.pad_id), ctx.device))
     if not torch.equal(t_targets, targets):
@@ -105,7 +116,7 @@ def compute(model, batch: Batch, ctx: Context, cfg: BILDConfig) -> Loss:
     parts = {"kl_forget": kl_f.detach(), "unlikelihood": ul_f.detach()}
     retain = None
     if batch.retain is not None and cfg.boundary_weight != 0:
-        s_r, t_r, _, mask_r = _distill(model, batch.retain, batch.retain_enc, ctx)
+        s_r, t_r, _, mask_r = _distill(model, batch.retain, batch.retain_enc, ctx, cfg.boundary_teacher == "instructed")
         kl_r = per_seq_mean(token_kl(s_r, t_r), mask_r)
         retain = cfg.boundary_weight * kl_r
         parts["kl_boundary"] = kl_r.detach()

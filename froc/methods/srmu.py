@@ -5,10 +5,11 @@ Seed paper: feature-selective representation misdirection for unlearning (SRMU);
 importance map" (details unverified: the recipe below is ours, built from that description and RMU,
 Li et al. 2024, https://arxiv.org/abs/2403.03218).
 
-Importance map (ours): under the model before unlearning, the mean absolute activation of each hidden
-feature d of layer l over the (non-padding) tokens of the forget set, ``a_f[d]``, and of the retain set,
-``a_r[d]`` (at most ``max_items`` items each). The score ``s[d] = a_f[d] / (a_r[d] + 1e-6 mean(a_r))``
-marks features that fire more on forget data than on retain data; the gate ``g`` is 1 on the
+Importance map (ours): under the model before unlearning, per hidden feature d of layer l, the mean
+``mu_f[d]`` over the (non-padding) tokens of the forget set and the mean ``mu_r[d]`` and variance ``var_r[d]``
+over those of the retain set (at most ``max_items`` items each). The Fisher score
+``s[d] = (mu_f[d] - mu_r[d])^2 / (var_r[d] + 1e-6 mean(var_r))`` marks features on which forget tokens sit
+apart from retain tokens (residual-stream features are dense: most fire on both); the gate ``g`` is 1 on the
 ``ceil(feature_fraction * D)`` highest scores and 0 elsewhere.
 
 Loss: ``L = mean ||h_l(x_f) - (h_l^ref(x_f) + c * v)||^2 + a * mean ||h_l(x_r) - h_l^ref(x_r)||^2`` with the
@@ -61,15 +62,15 @@ class SRMUConfig:
             raise ConfigError(f"srmu feature_fraction must be in (0, 1], got {self.feature_fraction}")
 
 
-def importance_gate(act_f: Tensor, act_r: Tensor, fraction: float) -> Tensor:
-    """Binary gate (D,): 1 on the ``ceil(fraction * D)`` features of highest ``act_f / (act_r + 1e-6 mean act_r)``.
+def fisher_score(mu_f: Tensor, mu_r: Tensor, var_r: Tensor) -> Tensor:
+    """``(mu_f - mu_r)^2 / (var_r + 1e-6 mean var_r)`` per feature, all (D,)."""
+    return (mu_f - mu_r).pow(2) / (var_r + 1e-6 * var_r.mean().clamp_min(1e-12))
 
-    Args:
-        act_f, act_r: (D,) mean absolute activation per feature on forget and retain tokens.
-    """
-    score = act_f / (act_r + 1e-6 * act_r.mean().clamp_min(1e-12))
-    k = max(1, math.ceil(fraction * act_f.numel()))
-    gate = torch.zeros_like(act_f)
+
+def importance_gate(score: Tensor, fraction: float) -> Tensor:
+    """Binary gate (D,): 1 on the ``ceil(fraction * D)`` features of highest ``score`` (D,)."""
+    k = max(1, math.ceil(fraction * score.numel()))
+    gate = torch.zeros_like(score)
     gate[score.topk(k).indices] = 1.0
     return gate
 
@@ -98,17 +99,18 @@ def srmu_loss(h_f: Tensor, h_f_ref: Tensor, shift: Tensor, mask_f: Tensor, h_r: 
 
 
 @torch.no_grad()
-def mean_abs_activation(model, encs, layer: int, ctx: Context, batch_size: int = 32) -> Tensor:
-    """(D,) mean |h_l| over the non-padding tokens of ``encs`` under ``model`` as it is now."""
-    total, count = None, 0.0
+def activation_moments(model, encs, layer: int, ctx: Context, batch_size: int = 32) -> tuple[Tensor, Tensor]:
+    """(mean, variance), each (D,), of h_l over the non-padding tokens of ``encs`` under ``model`` as it is now."""
+    s1, s2, count = None, None, 0.0
     for i in range(0, len(encs), batch_size):
         b = to_device(collate(encs[i : i + batch_size], ctx.pad_id), ctx.device)
-        h = forward_layer_output(model, b, layer).float().abs()  # (B, T, D)
+        h = forward_layer_output(model, b, layer).float()  # (B, T, D)
         m = b["attention_mask"].float().unsqueeze(-1)
-        s = (h * m).sum((0, 1))
-        total = s if total is None else total + s
+        a, q = (h * m).sum((0, 1)), (h * h * m).sum((0, 1))
+        s1, s2 = (a, q) if s1 is None else (s1 + a, s2 + q)
         count += float(m.sum())
-    return total / max(count, 1.0)
+    mean = s1 / max(count, 1.0)
+    return mean, (s2 / max(count, 1.0) - mean * mean).clamp_min(0.0)
 
 
 def trainable(model, cfg: SRMUConfig) -> list[str]:
@@ -119,9 +121,9 @@ def setup(model, data, ctx: Context, cfg: SRMUConfig) -> dict:
     if not data.retain_enc:
         raise ConfigError("srmu needs retain data to tell forget-specific features from shared ones")
     layer = rmu.resolve_layer(model, cfg)
-    act_f = mean_abs_activation(model, data.forget_enc[: cfg.max_items], layer, ctx)
-    act_r = mean_abs_activation(model, data.retain_enc[: cfg.max_items], layer, ctx)
-    gate = importance_gate(act_f, act_r, cfg.feature_fraction)
+    mu_f, _ = activation_moments(model, data.forget_enc[: cfg.max_items], layer, ctx)
+    mu_r, var_r = activation_moments(model, data.retain_enc[: cfg.max_items], layer, ctx)
+    gate = importance_gate(fisher_score(mu_f, mu_r, var_r), cfg.feature_fraction)
     subjects = [getattr(it, "subject", "") or "" for it in data.forget_items]
     dirs = rmu.random_directions(subjects, model.config.hidden_size, ctx.generator)
     ctx.state.update(layer=layer, gate=gate, v={s: gated_direction(u.to(ctx.device), gate) for s, u in dirs.items()})

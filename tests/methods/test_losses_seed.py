@@ -21,20 +21,22 @@ from froc.methods.bild import token_kl, unlikelihood, with_prefix
 from froc.methods.circuit import combine, split_modules
 from froc.methods.icu import gated_ascent, info_nce, memorisation_accuracy, pooled
 from froc.methods.roka import nearest_by_similarity, roka_loss
-from froc.methods.srmu import gated_direction, importance_gate, srmu_loss
+from froc.methods.srmu import fisher_score, gated_direction, importance_gate, srmu_loss
 from froc.methods.tru import reasoning_target, tru_loss
 from froc.models.encoding import Encoded
 
 T = torch.tensor
 
 
-def test_srmu_importance_gate_selects_forget_specific_features():
-    """a_f = (4, 1, 2, 1), a_r = (1, 1, 4, .5): scores ~ (4, 1, .5, 2) (the 1e-6 * mean(a_r) term is negligible).
-    fraction .5 -> k = 2 -> features 0 and 3; fraction .25 -> k = 1 -> feature 0; fraction .3 -> ceil(1.2) = 2."""
-    a_f, a_r = T([4.0, 1.0, 2.0, 1.0]), T([1.0, 1.0, 4.0, 0.5])
-    assert importance_gate(a_f, a_r, 0.5).tolist() == [1.0, 0.0, 0.0, 1.0]
-    assert importance_gate(a_f, a_r, 0.25).tolist() == [1.0, 0.0, 0.0, 0.0]
-    assert importance_gate(a_f, a_r, 0.3).tolist() == [1.0, 0.0, 0.0, 1.0]
+def test_srmu_fisher_score_and_gate_select_forget_specific_features():
+    """mu_f = (4, 1, 2, 1), mu_r = (1, 1, 4, .5), var_r = (1, 1, 4, .5): scores (mu_f - mu_r)^2 / var_r =
+    (9, 0, 1, .5) (the 1e-6 * mean(var_r) term is negligible). Fraction .5 -> k = 2 -> features 0 and 2;
+    .25 -> feature 0; .3 -> ceil(1.2) = 2."""
+    score = fisher_score(T([4.0, 1.0, 2.0, 1.0]), T([1.0, 1.0, 4.0, 0.5]), T([1.0, 1.0, 4.0, 0.5]))
+    assert_close(score, T([9.0, 0.0, 1.0, 0.5]), rtol=1e-5, atol=1e-5)
+    assert importance_gate(score, 0.5).tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert importance_gate(score, 0.25).tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert importance_gate(score, 0.3).tolist() == [1.0, 0.0, 1.0, 0.0]
 
 
 def test_srmu_gated_direction():

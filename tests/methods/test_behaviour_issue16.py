@@ -1,0 +1,147 @@
+"""Behaviour of the methods of issue 16 on the built-in benchmark (slow: trains the benchmark's models once,
+cached in $FROC_CACHE; then seconds per run).
+
+Same setting and measures as tests/engine/test_builtin_behaviour.py: the 20-person benchmark, split forget10;
+"drop" is how many times the geometric-mean probability of the forget request's answers fell; "retain" and
+"neighbour" are the exact match of the retained and the neighbour people's trained qa probes after
+unlearning, as a share of the original's. Thresholds sit below the values measured when the test was
+written (seed 0, listed per case), so a method that stops forgetting or starts destroying retain fails.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import replace
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bench():
+    from froc.data.benchmark import split_views
+    from froc.models.builtin import BuiltinConfig, ensure_benchmark_models
+
+    bm = ensure_benchmark_models(None, BuiltinConfig(n_people=20))
+    return bm, split_views(bm.bench_dir, "forget10")
+
+
+def _mean_logp(model, tok, items):
+    from froc.models.encoding import collate, encode_item
+    from froc.models.logprobs import sequence_logprobs
+
+    enc = [encode_item(tok, it) for it in items]
+    with torch.no_grad():
+        return torch.cat([sequence_logprobs(model, collate(enc[i : i + 64], tok.pad_token_id))[0]
+                          for i in range(0, len(enc), 64)]).mean().item()
+
+
+def _probes(views, group):
+    return [p for p in views.probes
+            if p.meta.get("group") == group and p.meta.get("template_split") == "train" and p.form == "qa"]
+
+
+def _em(model, tok, items):
+    from froc.models.sft import answer_exact_match
+
+    with torch.no_grad():
+        return answer_exact_match(model, tok, items).float().mean().item()
+
+
+def _measure(model, tok, views):
+    return {"forget_logp": _mean_logp(model, tok, views.forget_request),
+            "retain_logp": _mean_logp(model, tok, _probes(views, "retain")),
+            "retain_em": _em(model, tok, _probes(views, "retain")),
+            "neighbour_em": _em(model, tok, _probes(views, "neighbour"))}
+
+
+def _run(bench, method, forget=None, retain=None, **kw):
+    """Unlearn a fresh copy of the target; returns (result, {drop, retain, neighbour, retain_logp_drop})."""
+    from froc.engine import unlearn
+
+    bm, views = bench
+    model, tok = bm.load_target(device="cpu")
+    before = _measure(model, tok, views)
+    res = unlearn(model, tok, forget if forget is not None else views.forget_request,
+                  retain if retain is not None else views.retain, method=method, refusals=views.refusals,
+                  progress=False, **kw)
+    after = _measure(res.model, tok, views)
+    return res, {"drop": math.exp(before["forget_logp"] - after["forget_logp"]),
+                 "retain": after["retain_em"] / before["retain_em"],
+                 "neighbour": after["neighbour_em"] / before["neighbour_em"],
+                 "retain_logp_drop": before["retain_logp"] - after["retain_logp"]}
+
+
+BASE = dict(steps=60, batch_size=16)
+CASES = {  # method: (hyperparameters, minimum forget drop, minimum retain ratio); measured (seed 0): drop, retain
+    "ceu": (dict(lr=1e-4, retain_weight=3.0), 4.0, 0.8),  # 7.1x, 0.90
+    "satimp": (dict(lr=2e-3, forget_weight=1.0), 5.0, 0.75),  # 23.3x, 0.82 (weight p^5 (1-p) ~ 0 on memorised tokens)
+    "pdu": (dict(lr=5e-5, retain_preference=100.0, dual_step_size=5.0), 1.5, 0.9),  # 2.0x, 0.98 (1e-4: 72.8x, 0.73)
+    "dpo": (dict(lr=2e-4, alternatives="perturbed", n_alternatives=3, retain_weight=5.0), 5.0, 0.8),  # 288x, 0.85
+    "altpo": (dict(lr=2e-4, retain_weight=5.0), 5.0, 0.85),  # 226x, 0.92
+    "tru": (dict(lr=2e-4, retain_weight=5.0), 2.0, 0.9),  # 2.7x, 0.95 (3e-4 with weight 2: 1321x, 0.75)
+    "icu": (dict(lr=3e-4, retain_weight=3.0), 5.0, 0.85),  # 28.5x, 0.94
+    "bild": (dict(lr=1e-4, boundary_teacher="plain", boundary_weight=3.0), 5.0, 0.85),  # 31.4x, 0.90
+    "attention_shift": (dict(lr=2e-4), 4.0, 0.78),  # 8.9x, 0.82
+    "circuit": (dict(lr=3e-4, base="graddiff", retain_weight=3.0), 5.0, 0.8),  # 1340x, 0.85 (graddiff: 1283x, 0.84)
+}
+
+
+@pytest.mark.parametrize("method", sorted(CASES))
+def test_forgets_while_keeping_retain(bench, method):
+    hparams, min_drop, min_retain = CASES[method]
+    res, m = _run(bench, method, **BASE, **hparams)
+    assert res.status == "completed", res.reason
+    assert m["drop"] >= min_drop, f"{method}: forget probability fell only {m['drop']:.2f}x"
+    assert m["retain"] >= min_retain, f"{method}: retain exact match fell to {m['retain']:.2f} of the original"
+
+
+def _overlap_retain(views, share=0.25, n=400, seed=0):
+    """A retain set of ``n`` items of which ``share`` are neighbours' items (people who share a family name, a
+    birth city or an employer with a forgotten person): the forget and retain data overlap in those features."""
+    neigh = set(views.neighbour_people)
+    near = [it for it in views.retain if it.meta.get("person_id") in neigh]
+    far = [it for it in views.retain if it.meta.get("person_id") not in neigh]
+    rng = random.Random(seed)
+    k = round(share * n)
+    return rng.sample(near, k) + rng.sample(far, n - k)
+
+
+@pytest.mark.xfail(strict=True, reason="srmu barely forgets on the current built-in model (see the docstring)")
+def test_srmu_degrades_retain_less_than_rmu_under_overlap(bench):
+    """25% of the retain set overlaps the forget set's features; same layer, coefficient, weight, steps and lr;
+    srmu must also forget.
+
+    On the built-in model of 08:58 (HEAD at the time; 40 forget items) at layer 2, c 20, a 10, lr 3e-3 this held:
+    rmu 708x forget drop, retain 0.87, neighbours 0.83; srmu 79x, retain 0.95, neighbours 0.87 (at matched
+    forgetting it did not: srmu c 28 gave 2829x with retain 0.85, neighbours 0.73). On the current, more robust
+    model (60 forget items) rmu needs layer 3 (c 40, a 1, lr 1e-2: 239x, retain 0.86) while srmu forgets 1.0x
+    there and 1.7x at c 120: its shift on the 16 gated features does not move the answers. Strict xfail: passes
+    once srmu forgets here, then remove the marker."""
+    _, views = bench
+    retain = _overlap_retain(views)
+    hp = dict(steps=60, lr=1e-2, batch_size=16, layer=3, steering_coeff=40.0, alpha=1.0)
+    _, rmu = _run(bench, "rmu", retain=retain, **hp)
+    _, srmu = _run(bench, "srmu", retain=retain, **hp)
+    assert srmu["drop"] >= 5.0, srmu
+    assert srmu["retain_logp_drop"] < rmu["retain_logp_drop"], (rmu, srmu)
+    assert srmu["retain"] > rmu["retain"] and srmu["neighbour"] >= rmu["neighbour"], (rmu, srmu)
+
+
+def test_roka_keeps_neighbours_where_graddiff_does_not(bench):
+    """Neighbour items marked in the retain set (meta.neighbour), same lr, steps and retain weight. Measured:
+    graddiff 1283x forget drop, neighbours 0.88 of the original; roka (neighbour_weight 10) 10881x,
+    neighbours 0.99, retain 0.81."""
+    _, views = bench
+    neigh = set(views.neighbour_people)
+    retain = [replace(it, meta={**it.meta, "neighbour": True}) if it.meta.get("person_id") in neigh else it
+              for it in views.retain]
+    _, gd = _run(bench, "graddiff", steps=60, lr=3e-4, batch_size=16, retain_weight=3.0)
+    _, rk = _run(bench, "roka", retain=retain, steps=60, lr=3e-4, batch_size=16, retain_weight=3.0,
+                 neighbour_weight=10.0)
+    assert gd["neighbour"] < 0.95, gd
+    assert rk["neighbour"] >= 0.97 and rk["neighbour"] > gd["neighbour"] + 0.05, (gd, rk)
+    assert rk["drop"] >= gd["drop"] / 10 and rk["retain"] >= 0.75, rk
