@@ -43,7 +43,8 @@ def summary_table(s: SweepSummary, *, limit: int = 12) -> Table:
     for name, just in (("configuration", "left"), ("CUR", "right"), ("util. UB", "right"), ("p", "right"),
                        ("cert.", "center")):
         t.add_column(name, justify=just, no_wrap=name != "configuration", overflow="fold")
-    rows: list[tuple[str, ConfigRecord]] = [(f"({n})", r) for n, r in s.reference.items()]
+    names = {"original": "original model", "oracle": "retain oracle"}
+    rows: list[tuple[str, ConfigRecord]] = [(names.get(n, n), r) for n, r in s.reference.items()]
     cert = sorted((c for c in s.configs if c.certified),
                   key=lambda c: (c.config_id != s.recommended, c.risk_utility_cal or 0.0, c.config_id))
     rest = sorted((c for c in s.configs if not c.certified and c.ok), key=lambda c: (c.p_value or 1.0, c.config_id))

@@ -95,11 +95,11 @@ def _duckdb_interrupt(e: BaseException) -> bool:
 class _Run:
     """The state shared by the stages of one ``run_sweep`` call."""
 
-    def __init__(self, cfg: SweepConfig, out: Path, store: Store, prep: Prepared, progress: bool):
+    def __init__(self, cfg: SweepConfig, out: Path, store: Store, prep: Prepared, progress: bool, t0: float):
         self.cfg, self.out, self.store, self.prep, self.progress = cfg, out, store, prep, progress
         self.computed: list[str] = []
         self.refs: dict[str, pd.DataFrame] = {}
-        self.t0 = time.perf_counter()
+        self.t0 = t0  # when this call of run_sweep started (preparation and model training included)
         self.elapsed_before = float(store.get_meta("elapsed_seconds", "0") or 0.0)
 
     def elapsed(self) -> float:
@@ -203,6 +203,7 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
         raise ConfigError("froc run is one process that owns its store: launched with torchrun, every rank would run "
                           "the whole sweep against the same store. Run it without torchrun (spread configurations "
                           "with --executor ray); torchrun is for one `froc unlearn` run on several processes")
+    t_start = time.perf_counter()
     cfg = config if isinstance(config, SweepConfig) else load_sweep(config, check_files=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -219,7 +220,7 @@ def run_sweep(config: SweepConfig | str | Path, out_dir: str | Path, *, executor
     with Store(out / "froc.duckdb") as store:
         _check_fingerprint(store, prep, cfg, out)
         store.set_meta("sweep", resolved_yaml(cfg))
-        run = _Run(cfg, out, store, prep, progress)
+        run = _Run(cfg, out, store, prep, progress, t_start)
         try:
             t = time.perf_counter()
             _score_references(run)

@@ -120,11 +120,18 @@ def run_group(group: list[dict], pending: list[int], prep: Prepared, cfg: SweepC
 # ----------------------------------------------------------------------------- executors
 
 
+def _short(c: dict, width: int = 36) -> str:
+    """A progress-bar label of a configuration that fits an 80-column line: method and hyperparameters."""
+    hp = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(c["hparams"].items()))
+    text = f"{c['method']} {hp}".strip()
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def run_local(todo, prep, cfg, write, progress):
     with progress_bar("sweep (training runs)", len(todo)) as advance:
         for group, pending in todo:
             run_group(group, pending, prep, cfg, write, progress=False)
-            advance(1, info=f"{group[0]['method']} {group[0]['hparams']}")
+            advance(1, info=_short(group[0]))
 
 
 def _ray_group(group, pending, prep, cfg_dict):
@@ -254,7 +261,7 @@ def run_ray(todo, prep, cfg, write, progress, address=None, num_cpus=None):
                     continue
                 write(rec)  # the driver alone writes the store
                 pending.remove(rec["steps"])
-                advance(1, info=f"{rec['method']} {rec['hparams']} step {rec['steps']}")
+                advance(1, info=f"{_short(rec)} s{rec['steps']}")
         if lost:
             raise RuntimeError(f"{len(lost)} training run(s) lost their Ray worker {RAY_RESUBMITS + 1} times: "
                                f"{'; '.join(lost)}. Completed configurations are stored; run the same command "
