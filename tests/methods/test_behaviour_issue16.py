@@ -145,3 +145,28 @@ def test_roka_keeps_neighbours_where_graddiff_does_not(bench):
     assert gd["neighbour"] < 0.95, gd
     assert rk["neighbour"] >= 0.97 and rk["neighbour"] > gd["neighbour"] + 0.05, (gd, rk)
     assert rk["drop"] >= gd["drop"] / 10 and rk["retain"] >= 0.75, rk
+
+
+RL_CASES = {  # 30 steps of batch 8 (each step samples completions); measured (seed 0): drop, retain
+    "purge": (dict(lr=3e-4, retain_weight=1.0), 2.0, 0.9),  # 3.6x, 0.96
+    "rule": (dict(lr=3e-4), 2.0, 0.8),  # 3.2x, 0.87 (8 forget queries: 12% of the forget request)
+}
+
+
+@pytest.mark.parametrize("method", sorted(RL_CASES))
+def test_rl_methods_forget_while_keeping_retain(bench, method):
+    hparams, min_drop, min_retain = RL_CASES[method]
+    res, m = _run(bench, method, steps=30, batch_size=8, **hparams)
+    assert res.status == "completed", res.reason
+    assert m["drop"] >= min_drop and m["retain"] >= min_retain, (method, m)
+
+
+def test_au_unlearns_answers_outside_the_allow_list(bench):
+    """The forget people's questions with "I don't know." as the one valid answer: the memorised real answers
+    are hallucinations to AU's discovery loop. Measured: the real answers' probability fell 35x, retain 0.72
+    (lr 3e-4, retain_weight 3; at lr 1e-4: 1.3x, 0.98)."""
+    _, views = bench
+    forget = [replace(it, answer="I don't know.") for it in views.forget_request]
+    res, m = _run(bench, "au", forget=forget, steps=30, batch_size=8, lr=3e-4, retain_weight=3.0)
+    assert res.status == "completed" and res.loss_parts[0]["hallucinating_share"] > 0.5
+    assert m["drop"] >= 5.0 and m["retain"] >= 0.65, m
