@@ -180,22 +180,22 @@ METHODS: dict[str, MethodSpec] = {
                    summary="NPO on forget + healing NLL on conceptual neighbours"),
         MethodSpec("attention_shift", "Attention-level unlearning by attention shifting (seed paper)",
                    attention_shift.AttentionShiftConfig, attention_shift.compute, needs=attention_shift.needs,
-                   summary="cut attention to fact tokens + refuse; keep retain attention maps"),
+                   summary="cut attention to fact tokens, refuse; keep retain attention"),
         MethodSpec("circuit", "Circuit-aware unlearning after CURE (seed paper): attribution-split selective updates",
                    circuit.CircuitConfig, circuit.compute, needs=wrapper.needs,
-                   summary="forget/retain/shared weight groups, projected gradients on shared",
+                   summary="per-group updates from forget/retain attribution",
                    trainable=wrapper.trainable, setup=circuit.setup, backward=circuit.backward, wrapper=True),
         MethodSpec("rule", "Zhang et al. 2025, RULE: Reinforcement UnLEarning Achieves Forget-Retain Pareto Optimality "
                    "(seed paper); GRPO: https://arxiv.org/abs/2402.03300", rule.RuleConfig, rule.compute,
                    needs=frozenset({"refusals", "retain", "ref_model"}), setup=rule.setup,
-                   summary="GRPO: refuse forget queries, answer boundary ones (verifiable reward)"),
+                   summary="GRPO: refuse forget queries, answer boundary ones"),
         MethodSpec("purge", "PURGE: unlearning with group-relative policy optimisation (seed paper); GRPO: "
                    "https://arxiv.org/abs/2402.03300", purge.PurgeConfig, purge.compute,
                    needs=frozenset({"retain", "ref_model"}), setup=purge.setup,
-                   summary="GRPO penalising mentions of the forbidden concepts + KL to ref"),
+                   summary="GRPO penalising forbidden-concept mentions + KL"),
         MethodSpec("au", "Adaptive unlearning of hallucinations (AU, seed paper): discovery loop + allow-list",
                    au.AUConfig, au.compute, needs=frozenset({"retain"}), setup=au.setup,
-                   summary="find hallucinations by generation; reinforce valid, suppress invalid tokens"),
+                   summary="unlearn generated answers outside an allow-list"),
     ]
 }
 
