@@ -183,7 +183,7 @@ METHODS: dict[str, MethodSpec] = {
                    summary="cut attention to fact tokens, refuse; keep retain attention"),
         MethodSpec("circuit", "Circuit-aware unlearning after CURE (seed paper): attribution-split selective updates",
                    circuit.CircuitConfig, circuit.compute, needs=wrapper.needs,
-                   summary="updates per forget/retain attribution group",
+                   summary="attribution-grouped selective updates",
                    trainable=wrapper.trainable, setup=circuit.setup, backward=circuit.backward, wrapper=True),
         MethodSpec("rule", "Zhang et al. 2025, RULE: Reinforcement UnLEarning Achieves Forget-Retain Pareto Optimality "
                    "(seed paper); GRPO: https://arxiv.org/abs/2402.03300", rule.RuleConfig, rule.compute,
