@@ -1,9 +1,12 @@
 """Behaviour on the built-in benchmark (slow: trains the benchmark's models once, cached in $FROC_CACHE).
 
-A 20-person benchmark (split forget10: 2 forget people, 40 forget QA items) keeps the one-off
-training to minutes on 2 CPU cores. Measured (seed 0): graddiff at 60 steps lowers the forget
-answers' probability ~11x with retain exact match at 0.92 of the original; npo+RT (retain_weight 10)
-at 80 steps ~28x at 0.89; ga at lr 1e-3 drives retain exact match to 0. Each run takes seconds.
+A 20-person benchmark (split forget10: 2 forget people, 60 forget QA items of the request templates) keeps
+the one-off training to minutes on 2 CPU cores. Measured on benchmark v2 / models v3 (seed 0, 2026-11-30):
+graddiff (retain_weight 3) at 60 steps lowers the forget answers' probability 2.8x at lr 1e-4, 52.8x at
+2e-4 (retain exact match 0.87 of the original) and 1283x at 3e-4 (0.84); npo+RT (retain_weight 10) at 80
+steps 5.5x at lr 1e-4 and 5547x at 3e-4 (0.95). The v2 models are trained at a larger learning rate and
+need about twice the unlearning rate of v1 (which gave ~11x / ~28x at 1e-4). ga at lr 1e-3 drives retain
+exact match to 0. Each run takes seconds.
 
 "Probability" is the geometric mean over forget items of P(answer | question) (exp of the mean
 summed answer log-prob): the arithmetic mean falls only ~2.5x at these settings because a few
@@ -60,8 +63,8 @@ def _run(bench, method, **kw):
 
 
 @pytest.mark.parametrize("method,hparams", [
-    ("graddiff", dict(steps=60, lr=1e-4, batch_size=16, retain_weight=3.0)),
-    ("npo", dict(steps=80, lr=1e-4, batch_size=16, retain_weight=10.0)),
+    ("graddiff", dict(steps=60, lr=2e-4, batch_size=16, retain_weight=3.0)),
+    ("npo", dict(steps=80, lr=3e-4, batch_size=16, retain_weight=10.0)),
 ])
 def test_forgets_while_keeping_retain(bench, method, hparams):
     res, drop, em_ratio = _run(bench, method, **hparams)
