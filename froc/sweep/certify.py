@@ -42,11 +42,13 @@ class _Losses:
             self.Fp = self.Up = None
         else:
             self.Fp, self.Up = lb.forget_probe_losses(ids), lb.utility_probe_losses(ids)
-            self.F, self.U = lb.split_dict(self.Fp, "forget"), lb.split_dict(self.Up, "utility")
+            self.F = lb.split_dict(self.Fp, "forget")
+            self.U = lb.split_dict(self.Up, "utility") if lb.has_utility else None  # None: forget-only
             self.ref = {}
             for r in refs:
                 fp, up = lb.forget_probe_losses([r]), lb.utility_probe_losses([r])
-                self.ref[r] = (lb.split_dict(fp, "forget"), lb.split_dict(up, "utility"), fp, up)
+                self.ref[r] = (lb.split_dict(fp, "forget"), lb.split_dict(up, "utility") if lb.has_utility else None,
+                               fp, up)
 
 
 def _by_form_and_group(lb: LossBuilder, fp: np.ndarray, up: np.ndarray, delta: float, pvalue: str, binary: bool):
@@ -93,14 +95,14 @@ def certify_sweep(store, cfg: SweepConfig, prep=None) -> SweepSummary:
     lb = LossBuilder(scores, cfg)
     L = _Losses(lb, ids, refs)
     b = cfg.budget
-    alpha_u = None if L.unified else b.alpha_utility
+    alpha_u = None if L.unified or L.U is None else b.alpha_utility
     bin_f, bin_u = (False, False) if L.unified else lb.binary()
     tie = np.array([float(c["hparams"].get("lr", 1.0)) * c["steps"] for c in grid])
     references = {}
     for name, cid in REFS.items():
         if cid in L.ref:
             f = L.ref[cid][0]
-            references[name] = {"forget": f, "utility": None if L.unified else L.ref[cid][1]}
+            references[name] = {"forget": f, "utility": None if L.unified or L.U is None else L.ref[cid][1]}
 
     summary = SweepSummary(budget=budget_record(cfg, lb.tau_used, lb.tau_fallback), notes=list(lb.notes))
     n_units = {f"n_{side}_{s}": lb.n_units(side, s) for side in ("forget", "utility") for s in SPLITS}
@@ -140,7 +142,7 @@ def certify_sweep(store, cfg: SweepConfig, prep=None) -> SweepSummary:
                            metrics=_ref_metrics(store, cid))
         for s in SPLITS:
             rec.__setattr__(f"risk_forget_{s}", _mean(references[name]["forget"][s]))
-            if not L.unified:
+            if references[name]["utility"] is not None:
                 rec.__setattr__(f"risk_utility_{s}", _mean(references[name]["utility"][s]))
         if not L.unified:
             rec.cur_by_form, rec.risk_by_group = _by_form_and_group(lb, L.ref[cid][2], L.ref[cid][3], b.delta,

@@ -91,7 +91,10 @@ class LossBuilder:
         self.notes: list[str] = []
         self.tau_fallback = False
         self.tau, self.tau_used = self._tau()
+        self.has_utility = bool((self.side == "utility").any())
         for side in ("forget", "utility"):
+            if side == "utility" and not self.has_utility and cfg.budget.alpha_utility is None:
+                continue  # a forget-only certificate (alpha_utility: null) needs no utility probes
             if not self.mask(side, "cal").any():
                 raise ConfigError(f"no {side} probe landed in the calibration split; add {side} probes or raise "
                                   "splits.cal")

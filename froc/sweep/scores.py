@@ -50,7 +50,7 @@ def score_model(model, tokenizer, probes: list, cfg: SweepConfig, *, progress: b
     ids = [p.id for p in probes]
     if df["probe_id"].tolist() != ids:
         raise RuntimeError("score table rows are not aligned with the probes")
-    df["n_perturbed"] = [len(p.perturbed_answers or []) for p in probes]
+    df["n_perturbed"] = [len(getattr(p, "perturbed_answers", None) or []) for p in probes]  # text items: none
     df["side"] = [p.meta["side"] for p in probes]
     df["split"] = [p.meta["split"] for p in probes]
     return df

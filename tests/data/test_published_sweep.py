@@ -108,3 +108,30 @@ def test_tofu_sweep_runs_end_to_end_on_the_tiny_model(tmp_path):
     n = {k: v for k, v in summary["data"].items() if k.startswith("n_")}
     assert n["n_forget_tune"] + n["n_forget_cal"] + n["n_forget_test"] == 20, n
     assert n["n_utility_tune"] + n["n_utility_cal"] + n["n_utility_test"] == 25, n
+
+
+@pytest.mark.parametrize("bench", ["muse", "wmdp"])
+def test_muse_and_wmdp_sweeps_run_end_to_end_with_a_report(tmp_path, bench):
+    """Issue 13 done-when: a sweep YAML pointing at a MUSE / WMDP layout runs end to end (prepare, train, score,
+    certify, report). MUSE's verbmem probes are raw text (scored without generation-based correctness); WMDP
+    is forget-only multiple choice (alpha_utility: null)."""
+    from froc.models.tiny import tiny_model_and_tokenizer
+    from froc.sweep.runner import run_sweep
+
+    if bench == "muse":
+        write_muse(tmp_path / "muse" / "news")
+        data = "data: {benchmark: muse, path: muse, corpus: news}\n"
+        extra = "budget: {alpha_forget: 0.9, alpha_utility: 0.9, delta: 0.5}\nsplits: {tune: 0.0, cal: 1.0, test: 0.0}\n"
+    else:
+        write_wmdp(tmp_path / "wmdp")
+        data = "data: {benchmark: wmdp, path: wmdp}\n"
+        extra = "budget: {alpha_forget: 0.9, alpha_utility: null, delta: 0.5}\nsplits: {tune: 0.0, cal: 1.0, test: 0.0}\n"
+    model, tok = tiny_model_and_tokenizer()
+    model.save_pretrained(str(tmp_path / "model"), safe_serialization=True)
+    tok.save_pretrained(str(tmp_path / "model"))
+    sweep = _sweep(tmp_path, data, extra + "batch_size: 2\nlosses: {tau_forget: chance}\nmax_new_tokens: 3\n"
+                                          "resplits: 0\ndevice: cpu\n")
+    res = run_sweep(sweep, tmp_path / "out", progress=False, attacks=False)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["configs"][0]["status"] == "ok" and summary["configs"][0]["cur"] is not None
+    assert res.report is not None and res.report.stat().st_size > 5_000
