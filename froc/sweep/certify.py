@@ -17,11 +17,10 @@ from froc.records import AttackRecord, ConfigRecord, Recommendation, SweepSummar
 from froc.risk.explain import explain
 from froc.risk import certify_grid, cluster_means, ncal_curve, recertify_on_test, resplit_check, ucb
 from froc.sweep.config import SweepConfig, expand_grid
-from froc.sweep.losses import ORACLE, ORIGINAL, SPLITS, LossBuilder
+from froc.sweep.losses import ORACLE, ORIGINAL, REFERENCES, SPLITS, LossBuilder, loss_types
 from froc.sweep.scores import config_metrics
 from froc.sweep.summary import budget_record, context_block, recommendation_reason
 
-REFS = {"original": ORIGINAL, "oracle": ORACLE}
 
 
 def _mean(x) -> float | None:
@@ -89,17 +88,17 @@ def certify_sweep(store, cfg: SweepConfig, prep=None) -> SweepSummary:
     have = set(configs["config_id"])
     grid = [c for c in expand_grid(cfg) if c["config_id"] in have]
     ids = [c["config_id"] for c in grid]
-    refs = [cid for cid in REFS.values() if cid in have]
+    refs = [cid for cid in REFERENCES.values() if cid in have]
     scores = store.scores()
     scores = scores[scores["config_id"].isin(ids + refs)]
     lb = LossBuilder(scores, cfg)
     L = _Losses(lb, ids, refs)
     b = cfg.budget
     alpha_u = None if L.unified or L.U is None else b.alpha_utility
-    bin_f, bin_u = (False, False) if L.unified else lb.binary()
+    bin_f, bin_u = lb.binary()
     tie = np.array([float(c["hparams"].get("lr", 1.0)) * c["steps"] for c in grid])
     references = {}
-    for name, cid in REFS.items():
+    for name, cid in REFERENCES.items():
         if cid in L.ref:
             f = L.ref[cid][0]
             references[name] = {"forget": f, "utility": None if L.unified or L.U is None else L.ref[cid][1]}
@@ -132,7 +131,7 @@ def certify_sweep(store, cfg: SweepConfig, prep=None) -> SweepSummary:
     summary.order = {"procedure": cfg.fwer, "learned_on": "tune" if cert.order is not None else None,
                      "order": None if cert.order is None else [ids[i] for i in cert.order]}
 
-    for name, cid in REFS.items():
+    for name, cid in REFERENCES.items():
         if cid not in L.ref:
             continue
         r = cert.references[name]
@@ -164,12 +163,11 @@ def certify_sweep(store, cfg: SweepConfig, prep=None) -> SweepSummary:
         summary.validity.resplit = resplit_check(
             L.F, L.U, alpha_forget=b.alpha_forget, alpha_utility=alpha_u, delta=b.delta, pvalue=cfg.pvalue,
             fwer=cfg.fwer, binary_forget=bin_f, binary_utility=bin_u, reps=cfg.resplits, seed=cfg.seed)
-    if best is not None or ids:
-        focus = cert.best if cert.best is not None else int(np.nanargmin(np.where(np.isnan(cert.cur), np.inf, cert.cur)))
-        summary.calibration_size = {"config_id": ids[focus], **ncal_curve(
-            L.F["cal"], None if L.U is None else L.U["cal"], focus=focus, alpha_forget=b.alpha_forget,
-            alpha_utility=alpha_u, delta=b.delta, pvalue=cfg.pvalue, fwer="holm" if cert.order is not None else cfg.fwer,
-            binary_forget=bin_f, binary_utility=bin_u, seed=cfg.seed)}
+    focus = cert.best if cert.best is not None else int(np.argmin(np.where(np.isnan(cert.cur), np.inf, cert.cur)))
+    summary.calibration_size = {"config_id": ids[focus], **ncal_curve(
+        L.F["cal"], None if L.U is None else L.U["cal"], focus=focus, alpha_forget=b.alpha_forget,
+        alpha_utility=alpha_u, delta=b.delta, pvalue=cfg.pvalue, fwer="holm" if cert.order is not None else cfg.fwer,
+        binary_forget=bin_f, binary_utility=bin_u, seed=cfg.seed)}
     _attack_summary(store, cfg, lb, summary, ids, bin_f)
     return summary
 
@@ -201,7 +199,7 @@ def _attack_summary(store, cfg: SweepConfig, lb: LossBuilder, summary: SweepSumm
             fp = np.where(scored[None, :], fp, np.nan)
             test = lb.mask("forget", "test") & scored
             cal = lb.mask("forget", "cal") & scored
-            x = fp[:, test] if lb.unit == "probe" else lb.units(fp[:, :], "forget", "test")
+            x = lb.units(fp, "forget", "test")  # unscored probes are NaN: dropped (whole clusters with them)
             x = x[:, ~np.isnan(x).any(axis=0)]
             r = recertify_on_test(x, alpha_forget=b.alpha_forget, delta=b.delta, pvalue=cfg.pvalue, fwer="holm",
                                   binary=binary)
@@ -228,14 +226,13 @@ def preflight(cfg: SweepConfig, prep) -> dict:
         sel = [p for p in prep.probes if p.meta.get("side") == side and p.meta.get("split") == "cal"]
         return len(sel) if cfg.splits.by == "probe" else len({p.subject for p in sel})
 
-    probe = cfg.splits.by == "probe"
     unified = cfg.losses.forget == "unified"
+    bin_f, bin_u = loss_types(cfg)
     return feasibility(n_cal("forget") if not unified else min(n_cal("forget"), n_cal("utility")),
                        None if unified else n_cal("utility"), alpha_forget=cfg.budget.alpha_forget,
                        alpha_utility=None if unified else cfg.budget.alpha_utility, delta=cfg.budget.delta,
                        n_configs=len(expand_grid(cfg)), pvalue=cfg.pvalue, fwer=cfg.fwer,
-                       binary_forget=probe and not unified and cfg.losses.forget == "binary",
-                       binary_utility=probe and cfg.losses.utility == "binary")
+                       binary_forget=bin_f, binary_utility=bin_u)
 
 
 def oracle_check(store, cfg: SweepConfig) -> str | None:

@@ -37,7 +37,8 @@ from froc.risk import (
 from froc.sweep.config import _TAU, SweepConfig
 
 SPLITS = ("tune", "cal", "test")
-ORIGINAL, ORACLE = "__original__", "__oracle__"
+ORIGINAL, ORACLE = "__original__", "__oracle__"  # store ids of the reference models
+REFERENCES = {"original": ORIGINAL, "oracle": ORACLE}
 
 
 def pivot(scores: pd.DataFrame, col: str, ids: list[str], probes: list[str]) -> np.ndarray:
@@ -46,6 +47,14 @@ def pivot(scores: pd.DataFrame, col: str, ids: list[str], probes: list[str]) -> 
         return np.full((len(ids), len(probes)), np.nan)
     p = scores.pivot_table(index="config_id", columns="probe_id", values=col, aggfunc="first", dropna=False)
     return p.reindex(index=ids, columns=probes).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def loss_types(cfg: SweepConfig) -> tuple[bool, bool]:
+    """(forget, utility): whether the statistics may treat the losses as 0/1 (exact binomial test). Only binary
+    losses in the probe unit are: cluster means of 0/1 losses are not 0/1, and the unified score is continuous."""
+    probe = cfg.splits.by == "probe"
+    return (probe and cfg.losses.forget == "binary", probe and cfg.losses.forget != "unified"
+            and cfg.losses.utility == "binary")
 
 
 def _separating(known: np.ndarray, never: np.ndarray) -> float:
@@ -212,10 +221,8 @@ class LossBuilder:
         return {s: self.units(losses, side, s) for s in SPLITS}
 
     def binary(self) -> tuple[bool, bool]:
-        """Loss types as the statistics must treat them (cluster means of 0/1 losses are not 0/1)."""
-        probe = self.unit == "probe"
-        return (probe and self.cfg.losses.forget == "binary",
-                probe and self.cfg.losses.utility == "binary")
+        """Loss types as the statistics must treat them (see :func:`loss_types`)."""
+        return loss_types(self.cfg)
 
     def unified(self, ids: list[str], norm=None):
         """FROC unified per-unit losses per split, and the normalisers (fitted on tune when None).

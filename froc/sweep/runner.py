@@ -27,13 +27,13 @@ from froc.records import SweepSummary, read_summary
 from froc.sweep.attack_stage import run_attack_stage
 from froc.sweep.certify import certify_sweep, oracle_check, preflight
 from froc.sweep.config import SweepConfig, expand_grid, load_sweep, resolved_yaml
+from froc.sweep.losses import REFERENCES
 from froc.sweep.prepare import Prepared, prepare
 from froc.sweep.scores import config_metrics, score_model, torch_threads
 from froc.sweep.store import Store
 from froc.sweep.training import run_local, run_ray
 
 EXECUTORS = ("local", "ray")
-REFERENCES = {"original": "__original__", "oracle": "__oracle__"}
 EVENTS_ENV = "FROC_SWEEP_EVENTS"  # optional: a file that gets one JSON line per configuration committed to the store
 
 
