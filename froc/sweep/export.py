@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +34,7 @@ def export_command(run_dir: str | Path, config_id: str | None = None, out: str |
     """The exact shell command that exports ``config_id`` (default: the recommended one) of ``run_dir``."""
     parts = ["froc", "export", str(run_dir)] + ([config_id] if config_id else [])
     parts += ["--out", str(out or Path(str(run_dir)) / "model")]
-    return " ".join(_quote(p) for p in parts)
-
-
-def _quote(s: str) -> str:
-    import shlex
-
-    return shlex.quote(s)
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _digest(df: pd.DataFrame) -> str:
@@ -80,7 +75,7 @@ def export_model(run_dir: str | Path, config_id: str | None = None, out: str | P
 
     from froc.progress import console
     from froc.sweep.prepare import prepare
-    from froc.sweep.scores import score_model, torch_threads
+    from froc.sweep.scores import score_model
     from froc.sweep.store import Store
     from froc.sweep.training import load_unlearned
 
@@ -113,9 +108,7 @@ def export_model(run_dir: str | Path, config_id: str | None = None, out: str | P
     group = [g for g in grid.values() if g["train_key"] == c["train_key"]]
     console.print(f"export: re-training {c['method']} ({c['steps']} steps) deterministically", markup=False)
     model, tok, _ = load_unlearned(group, c["steps"], prep, cfg, progress=progress)
-    with torch_threads(cfg.threads):
-        fresh = score_model(model, tok, prep.probes, cfg, fmt=prep.fmt)
-    fresh = fresh.rename(columns={"grp": "group"})
+    fresh = score_model(model, tok, prep.probes, cfg, fmt=prep.fmt)  # thread count pinned like the sweep's scoring
     bad = _same_scores(stored, fresh)
     if bad:
         raise ConfigError(f"the rebuilt model of '{cid}' does not reproduce its stored scores (columns differ: "

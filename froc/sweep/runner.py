@@ -29,7 +29,7 @@ from froc.sweep.certify import certify_sweep, oracle_check, preflight
 from froc.sweep.config import SweepConfig, expand_grid, load_sweep, resolved_yaml
 from froc.sweep.losses import REFERENCES
 from froc.sweep.prepare import Prepared, prepare
-from froc.sweep.scores import config_metrics, score_model, torch_threads
+from froc.sweep.scores import config_metrics, score_model
 from froc.sweep.store import Store
 from froc.sweep.training import run_local, run_ray
 
@@ -130,8 +130,7 @@ def _score_references(run: _Run) -> None:
                 check_scorable(tok, run.prep.probes, file=(run.cfg.data.probes or run.cfg.data.path) if run.cfg.data
                                else "the built-in probes")
             ts = time.perf_counter()
-            with torch_threads(run.cfg.threads):
-                df = score_model(m, tok, run.prep.probes, run.cfg, progress=run.progress, fmt=run.prep.fmt)
+            df = score_model(m, tok, run.prep.probes, run.cfg, progress=run.progress, fmt=run.prep.fmt)
             from froc.data.check_tokens import check_finite_scores
 
             check_finite_scores(df, f"the {name} model ({path})")  # a broken reference is an error, not a baseline

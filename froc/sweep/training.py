@@ -95,8 +95,7 @@ def run_group(group: list[dict], pending: list[int], prep: Prepared, cfg: SweepC
             # a training-free method (the edit happens in its setup): no step was taken, so no checkpoint
             # was reached; the edited model is the result of every step count
             ts = time.perf_counter()
-            with torch_threads(cfg.threads):
-                df = score_model(res.model, tok, prep.probes, cfg, fmt=prep.fmt)
+            df = score_model(res.model, tok, prep.probes, cfg, fmt=prep.fmt)
             for s in missing:
                 emit({**by_step[s], "status": "ok", "diverged_at": None, "scores": df, "train_seconds": ts - t0,
                       "score_seconds": time.perf_counter() - ts})
