@@ -10,50 +10,31 @@ from rich.table import Table
 from rich.text import Text
 
 from froc.records import ConfigRecord, SweepSummary
+from froc.report.data import REFERENCE_LABELS, config_labels
 
 
 def _f(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def varying_hparams(configs: list[ConfigRecord]) -> list[str]:
-    """Hyperparameters that take more than one value within some method (the ones worth showing)."""
-    out: list[str] = []
-    by_method: dict[str, list[ConfigRecord]] = {}
-    for c in configs:
-        by_method.setdefault(c.method, []).append(c)
-    for rows in by_method.values():
-        for k in sorted({k for r in rows for k in r.hparams}):
-            if len({repr(r.hparams.get(k)) for r in rows}) > 1 and k not in out:
-                out.append(k)
-    return out
-
-
-def config_label(c: ConfigRecord, keys: list[str]) -> str:
-    """``method k=v ... sN``: the method, the varying hyperparameters and the steps."""
-    hp = " ".join(f"{k}={c.hparams[k]:g}" if isinstance(c.hparams.get(k), float) else f"{k}={c.hparams[k]}"
-                  for k in keys if k in c.hparams)
-    return " ".join(x for x in (c.method, hp, f"s{c.steps}" if c.steps is not None else "") if x)
-
-
-def summary_table(s: SweepSummary, *, limit: int = 12) -> Table:
-    """References, then certified configurations (recommended first), then the closest others, up to ``limit``."""
-    keys = varying_hparams(s.configs)
+def summary_table(s: SweepSummary, labels: dict[str, str], *, limit: int = 12) -> Table:
+    """References, then certified configurations (recommended first), then the closest others, up to ``limit``.
+    ``labels``: configuration id -> readable name (:func:`froc.report.data.config_labels`, as in the report)."""
     t = Table(title="certification (full table in the report)", title_justify="left", pad_edge=False)
     for name, just in (("configuration", "left"), ("CUR", "right"), ("util. UB", "right"), ("p", "right"),
                        ("cert.", "center")):
         t.add_column(name, justify=just, no_wrap=name != "configuration", overflow="fold")
-    names = {"original": "original model", "oracle": "retain oracle"}
-    rows: list[tuple[str, ConfigRecord]] = [(names.get(n, n), r) for n, r in s.reference.items()]
+    rows: list[tuple[str, ConfigRecord]] = [(REFERENCE_LABELS.get(n, n), r) for n, r in s.reference.items()]
     cert = sorted((c for c in s.configs if c.certified),
                   key=lambda c: (c.config_id != s.recommended, c.risk_utility_cal or 0.0, c.config_id))
     rest = sorted((c for c in s.configs if not c.certified and c.ok), key=lambda c: (c.p_value or 1.0, c.config_id))
     shown = cert + rest
     for c in shown[: max(limit - len(rows), 0)]:
-        rows.append(((" * " if c.config_id == s.recommended else "") + config_label(c, keys), c))
+        rows.append((labels[c.config_id], c))
     for label, r in rows:
+        cert = ("yes" if r.certified else "no") + (" *" if r.config_id == s.recommended else "")
         t.add_row(Text(label), _f(r.cur), _f(r.utility_ucb), f"{r.p_value:.2g}" if r.p_value is not None else "-",
-                  "yes" if r.certified else "no")
+                  cert)
     hidden = len(shown) - (len(rows) - len(s.reference))
     if hidden > 0:
         t.caption = f"{hidden} more configuration(s) in the report; * recommended"
@@ -67,21 +48,20 @@ def print_summary(s: SweepSummary, console) -> None:
     attacks, notes and where the time went."""
     b = s.budget
     n = len(s.configs)
+    labels = config_labels(s.configs)  # the report's names: method + the hyperparameters that vary
     console.print(Text(f"budget: forget risk <= {b.alpha_forget}, utility risk <= {b.alpha_utility}, with "
                        f"probability >= {1 - (b.delta or 0):.2f} ({b.pvalue} p-values, {b.fwer}; sampling unit: "
                        f"{b.unit}); {len(s.certified)} of {n} configurations certified"))
-    console.print(summary_table(s))
+    console.print(summary_table(s, labels))
     for name, r in s.reference.items():
         if r.p_value is not None:
             verdict = "passes" if r.certified else "does not pass"
-            console.print(Text(f"{name} model {verdict} the same test (p = {r.p_value:.2g})"))
+            console.print(Text(f"{REFERENCE_LABELS.get(name, name)} {verdict} the same test (p = {r.p_value:.2g})"))
     rec = s.recommendation
     if rec.config_id is None:
         console.print(Text(f"recommended: none. {rec.reason or ''}"))
     else:
-        c = s.by_id(rec.config_id)
-        label = config_label(c, varying_hparams(s.configs)) if c else rec.config_id
-        console.print(Text(f"recommended: {label} ({rec.config_id})"))
+        console.print(Text(f"recommended: {labels.get(rec.config_id, rec.config_id)} ({rec.config_id})"))
         console.print(Text(f"  after selection, on the held-out test split: forget risk <= {_f(rec.bound_forget)}, "
                            f"utility risk <= {_f(rec.bound_utility)}"))
     for c in s.configs:
@@ -90,7 +70,7 @@ def print_summary(s: SweepSummary, console) -> None:
                 console.print(Text(f"attack {name} on {c.config_id}: {a.status or 'no result'}"))
                 continue
             still = "still certified" if a.certified else "certificate revoked"
-            console.print(Text(f"attack {name} on {config_label(c, varying_hparams(s.configs))}: forget risk "
+            console.print(Text(f"attack {name} on {labels[c.config_id]}: forget risk "
                                f"{_f(a.risk_forget_test)} on test, CUR {_f(a.cur)}: {still}"))
     af, au = b.alpha_forget, b.alpha_utility
     for c in s.configs:
@@ -98,7 +78,7 @@ def print_summary(s: SweepSummary, console) -> None:
                   and (au is None or (c.utility_ucb is not None and c.utility_ucb <= au)))
         if inside and not c.certified and c.ok:
             console.print(Text(f"not certified although its pointwise bounds are inside the budget: "
-                               f"{config_label(c, varying_hparams(s.configs))}: {c.why}"))
+                               f"{labels[c.config_id]}: {c.why}"))
     for note in s.notes:
         console.print(Text(f"note: {note}"))
     if s.timings:
