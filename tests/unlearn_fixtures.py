@@ -51,3 +51,43 @@ def tiny():
     from froc.models.tiny import tiny_model_and_tokenizer
 
     return tiny_model_and_tokenizer()
+
+
+# ---- the 20-person built-in benchmark of the slow behaviour checks (tests/engine, tests/methods)
+
+
+def builtin20():
+    """(benchmark models, forget10 views) of the 20-person built-in benchmark (trained once, cached in $FROC_CACHE)."""
+    from froc.data.benchmark import split_views
+    from froc.models.builtin import BuiltinConfig, ensure_benchmark_models
+
+    bm = ensure_benchmark_models(None, BuiltinConfig(n_people=20))
+    return bm, split_views(bm.bench_dir, "forget10")
+
+
+def mean_logp(model, tok, items) -> float:
+    """Mean summed answer log-prob of ``items`` (its exp is the geometric-mean answer probability)."""
+    import torch
+
+    from froc.models.encoding import collate, encode_item
+    from froc.models.logprobs import sequence_logprobs
+
+    enc = [encode_item(tok, it) for it in items]
+    with torch.no_grad():
+        return torch.cat([sequence_logprobs(model, collate(enc[i : i + 64], tok.pad_token_id))[0]
+                          for i in range(0, len(enc), 64)]).mean().item()
+
+
+def trained_qa(views, group: str) -> list:
+    """The trained-template qa probes of one probe group."""
+    return [p for p in views.probes
+            if p.meta.get("group") == group and p.meta.get("template_split") == "train" and p.form == "qa"]
+
+
+def exact_match(model, tok, items) -> float:
+    import torch
+
+    from froc.models.sft import answer_exact_match
+
+    with torch.no_grad():
+        return answer_exact_match(model, tok, items).float().mean().item()

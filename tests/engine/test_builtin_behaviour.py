@@ -18,37 +18,18 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
+from unlearn_fixtures import builtin20, exact_match, mean_logp, trained_qa
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def bench():
-    from froc.data.benchmark import split_views
-    from froc.models.builtin import BuiltinConfig, ensure_benchmark_models
-
-    bm = ensure_benchmark_models(None, BuiltinConfig(n_people=20))
-    return bm, split_views(bm.bench_dir, "forget10")
-
-
-def _mean_logp(model, tok, items):
-    from froc.models.encoding import collate, encode_item
-    from froc.models.logprobs import sequence_logprobs
-
-    enc = [encode_item(tok, it) for it in items]
-    with torch.no_grad():
-        return torch.cat([sequence_logprobs(model, collate(enc[i : i + 64], tok.pad_token_id))[0]
-                          for i in range(0, len(enc), 64)]).mean().item()
+    return builtin20()
 
 
 def _retain_em(model, tok, views):
-    from froc.models.sft import answer_exact_match
-
-    items = [p for p in views.probes
-             if p.meta.get("group") == "retain" and p.meta.get("template_split") == "train" and p.form == "qa"]
-    with torch.no_grad():
-        return answer_exact_match(model, tok, items).float().mean().item()
+    return exact_match(model, tok, trained_qa(views, "retain"))
 
 
 def _run(bench, method, **kw):
@@ -56,9 +37,9 @@ def _run(bench, method, **kw):
 
     bm, views = bench
     model, tok = bm.load_target(device="cpu")
-    before = (_mean_logp(model, tok, views.forget_request), _retain_em(model, tok, views))
+    before = (mean_logp(model, tok, views.forget_request), _retain_em(model, tok, views))
     res = unlearn(model, tok, views.forget_request, views.retain, method=method, progress=False, **kw)
-    after = (_mean_logp(res.model, tok, views.forget_request), _retain_em(res.model, tok, views))
+    after = (mean_logp(res.model, tok, views.forget_request), _retain_em(res.model, tok, views))
     return res, math.exp(before[0] - after[0]), after[1] / before[1]
 
 

@@ -15,47 +15,21 @@ import random
 from dataclasses import replace
 
 import pytest
-import torch
+from unlearn_fixtures import builtin20, exact_match, mean_logp, trained_qa
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def bench():
-    from froc.data.benchmark import split_views
-    from froc.models.builtin import BuiltinConfig, ensure_benchmark_models
-
-    bm = ensure_benchmark_models(None, BuiltinConfig(n_people=20))
-    return bm, split_views(bm.bench_dir, "forget10")
-
-
-def _mean_logp(model, tok, items):
-    from froc.models.encoding import collate, encode_item
-    from froc.models.logprobs import sequence_logprobs
-
-    enc = [encode_item(tok, it) for it in items]
-    with torch.no_grad():
-        return torch.cat([sequence_logprobs(model, collate(enc[i : i + 64], tok.pad_token_id))[0]
-                          for i in range(0, len(enc), 64)]).mean().item()
-
-
-def _probes(views, group):
-    return [p for p in views.probes
-            if p.meta.get("group") == group and p.meta.get("template_split") == "train" and p.form == "qa"]
-
-
-def _em(model, tok, items):
-    from froc.models.sft import answer_exact_match
-
-    with torch.no_grad():
-        return answer_exact_match(model, tok, items).float().mean().item()
+    return builtin20()
 
 
 def _measure(model, tok, views):
-    return {"forget_logp": _mean_logp(model, tok, views.forget_request),
-            "retain_logp": _mean_logp(model, tok, _probes(views, "retain")),
-            "retain_em": _em(model, tok, _probes(views, "retain")),
-            "neighbour_em": _em(model, tok, _probes(views, "neighbour"))}
+    return {"forget_logp": mean_logp(model, tok, views.forget_request),
+            "retain_logp": mean_logp(model, tok, trained_qa(views, "retain")),
+            "retain_em": exact_match(model, tok, trained_qa(views, "retain")),
+            "neighbour_em": exact_match(model, tok, trained_qa(views, "neighbour"))}
 
 
 def _run(bench, method, forget=None, retain=None, **kw):
