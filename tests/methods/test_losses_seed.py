@@ -21,37 +21,65 @@ from froc.methods.bild import token_kl, unlikelihood, with_prefix
 from froc.methods.circuit import combine, split_modules
 from froc.methods.icu import gated_ascent, info_nce, memorisation_accuracy, pooled
 from froc.methods.roka import nearest_by_similarity, roka_loss
-from froc.methods.srmu import fisher_score, gated_direction, importance_gate, srmu_loss
+from froc.methods.srmu import (
+    SRMUConfig,
+    importance_map,
+    misdirection_target,
+    random_signs,
+    srmu_loss,
+)
 from froc.methods.tru import reasoning_target, tru_loss
 from froc.models.encoding import Encoded
 
 T = torch.tensor
 
 
-def test_srmu_fisher_score_and_gate_select_forget_specific_features():
-    """mu_f = (4, 1, 2, 1), mu_r = (1, 1, 4, .5), var_r = (1, 1, 4, .5): scores (mu_f - mu_r)^2 / var_r =
-    (9, 0, 1, .5) (the 1e-6 * mean(var_r) term is negligible). Fraction .5 -> k = 2 -> features 0 and 2;
-    .25 -> feature 0; .3 -> ceil(1.2) = 2."""
-    score = fisher_score(T([4.0, 1.0, 2.0, 1.0]), T([1.0, 1.0, 4.0, 0.5]), T([1.0, 1.0, 4.0, 0.5]))
-    assert_close(score, T([9.0, 0.0, 1.0, 0.5]), rtol=1e-5, atol=1e-5)
-    assert importance_gate(score, 0.5).tolist() == [1.0, 0.0, 1.0, 0.0]
-    assert importance_gate(score, 0.25).tolist() == [1.0, 0.0, 0.0, 0.0]
-    assert importance_gate(score, 0.3).tolist() == [1.0, 0.0, 1.0, 0.0]
+def test_srmu_importance_maps():
+    """eps (1e-6) is negligible at these values.
+    ratio: v_f = (1, 3, 0), v_r = (1, 1, 2): log(1 + (1, 3, 0)) = (log 2, log 4, 0) = log 2 (1, 2, 0) -> / max
+    -> (.5, 1, 0).
+    difference: v_f = (4, 1, 2, 1), v_r = (1, 1, 4, .5): lambda 1 -> relu(3, 0, -2, .5) / 3 = (1, 0, 0, 1/6);
+    lambda .5 -> (3.5, .5, 0, .75) / 3.5 = (1, 1/7, 0, 3/14).
+    product: v_f = (2, 0, 1, 1) (mean 1), v_r = (1, 3, 1, 3) (mean 2): (2, 0, 1, 3) / 2 = (1, 0, .5, 1.5)
+    -> / 1.5 = (2/3, 0, 1/3, 1)."""
+    assert_close(importance_map(T([1.0, 3.0, 0.0]), T([1.0, 1.0, 2.0]), "ratio"), T([0.5, 1.0, 0.0]),
+                 rtol=1e-5, atol=1e-5)
+    vf, vr = T([4.0, 1.0, 2.0, 1.0]), T([1.0, 1.0, 4.0, 0.5])
+    assert_close(importance_map(vf, vr, "difference", 1.0), T([1.0, 0.0, 0.0, 1 / 6]), rtol=1e-5, atol=1e-6)
+    assert_close(importance_map(vf, vr, "difference", 0.5), T([1.0, 1 / 7, 0.0, 3 / 14]), rtol=1e-5, atol=1e-6)
+    assert_close(importance_map(T([2.0, 0.0, 1.0, 1.0]), T([1.0, 3.0, 1.0, 3.0]), "product"),
+                 T([2 / 3, 0.0, 1 / 3, 1.0]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="importance"):
+        SRMUConfig(importance="fisher")
 
 
-def test_srmu_gated_direction():
-    """u = (.3, .5, .9, .4), gate (1, 0, 0, 1): (.3, 0, 0, .4) / .5 = (.6, 0, 0, .8)."""
-    assert_close(gated_direction(T([0.3, 0.5, 0.9, 0.4]), T([1.0, 0.0, 0.0, 1.0])), T([0.6, 0.0, 0.0, 0.8]))
+def test_srmu_misdirection_target():
+    """V = (1, -1, 1, -1), I = (.4, .3, 0, 0): V I = (.4, -.3, 0, 0), length .5; c = 2 -> unit-normalised
+    2 (.8, -.6, 0, 0) = (1.6, -1.2, 0, 0); the paper's scale 2 (.4, -.3, 0, 0) = (.8, -.6, 0, 0)."""
+    v, imp = T([1.0, -1.0, 1.0, -1.0]), T([0.4, 0.3, 0.0, 0.0])
+    assert_close(misdirection_target(v, imp, 2.0), T([1.6, -1.2, 0.0, 0.0]))
+    assert_close(misdirection_target(v, imp, 2.0, normalize=False), T([0.8, -0.6, 0.0, 0.0]))
+
+
+def test_srmu_random_signs():
+    """One vector per distinct subject, entries in {-1, +1}, each sign with probability 1/2: over 10000 entries
+    the count of +1 is Binomial(10000, .5), sd 50, so within 5000 +- 250 (5 sd); the same seed repeats."""
+    a = random_signs(["b", "a", "b"], 10000, torch.Generator().manual_seed(0))
+    b = random_signs(["a", "b"], 10000, torch.Generator().manual_seed(0))
+    assert sorted(a) == ["a", "b"]
+    for s in a:
+        assert set(a[s].unique().tolist()) == {-1.0, 1.0}
+        assert 4750 <= int((a[s] > 0).sum()) <= 5250
+        assert torch.equal(a[s], b[s])
+    assert not torch.equal(a["a"], a["b"])
 
 
 def test_srmu_loss():
-    """Forget token 0: state (2, 3), reference (0, 1), shift c v = (1, 0) -> target (1, 1), error (1, 2):
-    (1 + 4) / 2 = 2.5; token 1 is padding (mask 0) and must not count.
-    Retain state (1, 1) vs reference (0, 0): (1 + 1) / 2 = 1; alpha = 2 -> 2."""
+    """Forget token 0: state (2, 3), target (1, 1), error (1, 2): (1 + 4) / 2 = 2.5; token 1 is padding
+    (mask 0) and must not count. Retain state (1, 1) vs reference (0, 0): (1 + 1) / 2 = 1; alpha = 2 -> 2."""
     h_f = T([[[2.0, 3.0], [50.0, 50.0]]])
-    h_f_ref = T([[[0.0, 1.0], [0.0, 0.0]]])
-    f, r = srmu_loss(h_f, h_f_ref, T([[1.0, 0.0]]), T([[1.0, 0.0]]), T([[[1.0, 1.0]]]), T([[[0.0, 0.0]]]),
-                     T([[1.0]]), alpha=2.0)
+    f, r = srmu_loss(h_f, T([[1.0, 1.0]]), T([[1.0, 0.0]]), T([[[1.0, 1.0]]]), T([[[0.0, 0.0]]]), T([[1.0]]),
+                     alpha=2.0)
     assert_close(f, T(2.5))
     assert_close(r, T(2.0))
 
