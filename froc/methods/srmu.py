@@ -4,7 +4,7 @@ Paper: Chen, Huang, Choo, Chen 2025, "Feature-Selective Representation Misdirect
 https://arxiv.org/abs/2512.16297 (replication package https://figshare.com/s/d5931192a8824de26aff, not read
 here); built on RMU, Li et al. 2024, https://arxiv.org/abs/2403.03218.
 
-Recipe (the paper, as summarised from its method section):
+Recipe (the paper's method section as given in a public reading note of it; its full text was not read here):
 
 1. Importance map: ``v_f``, ``v_r`` (D,) are the mean layer-l activations over the forget and the retain set
    under the model before unlearning, and ``I = phi(v_f, v_r)`` with one of
