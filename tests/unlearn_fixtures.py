@@ -56,12 +56,13 @@ def tiny():
 # ---- the 20-person built-in benchmark of the slow behaviour checks (tests/engine, tests/methods)
 
 
-def builtin20():
-    """(benchmark models, forget10 views) of the 20-person built-in benchmark (trained once, cached in $FROC_CACHE)."""
+def builtin20(reasoning: bool = False):
+    """(benchmark models, forget10 views) of the 20-person built-in benchmark (trained once, cached in $FROC_CACHE);
+    ``reasoning``: models that also learnt the two-hop reasoning form (a separate pair, ~2 min to train)."""
     from froc.data.benchmark import split_views
     from froc.models.builtin import BuiltinConfig, ensure_benchmark_models
 
-    bm = ensure_benchmark_models(None, BuiltinConfig(n_people=20))
+    bm = ensure_benchmark_models(None, BuiltinConfig(n_people=20, reasoning=reasoning))
     return bm, split_views(bm.bench_dir, "forget10")
 
 

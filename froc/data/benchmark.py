@@ -6,6 +6,18 @@ shared by about three people, so every forgotten person has *neighbours*. Each f
 every form (qa, cloze, mcq, yesno; reverse for the book title, the one value unique to a person) with training
 templates (``train.jsonl``) and held-out ones (``probes.jsonl``; held-out qa = ``paraphrase``). ~100 world facts.
 
+Two further files sit beside them, used by no default model or sweep:
+
+- ``reasoning.jsonl``: a small multi-step ``reasoning`` form, two-hop questions over a person's fact and a
+  fact of the entity it names ("In which country was X born?": X was born in city C, C lies in country K),
+  each with a written ``reasoning`` trace (``templates.TWO_HOP``); training and held-out templates. R2MU's
+  data; the built-in models learn it only with ``BuiltinConfig(reasoning=True)``.
+- ``unknown.jsonl``: the hallucination toy (AU): fictitious people who are in no training file, with invented
+  attributes (``meta.invented``) no model learns. Asked about them, a model trained on the others
+  hallucinates a familiar value; the valid answer is a refusal (``answer``), the familiar wrong values are
+  ``perturbed_answers``. Half the people are ``meta.toy_split = "discover"`` (what AU may see), half
+  ``"heldout"`` (generalisation to unknown people AU never saw).
+
 Template families (``meta.template_split``): ``request`` (the first ``templates.N_REQUEST`` training qa
 templates: a forget request holds these), ``train`` (the other training templates of every form: the
 target knows them, an unlearning method never sees them) and ``heldout`` (never trained: paraphrase
@@ -41,12 +53,14 @@ from froc.data.templates import (
     N_REQUEST,
     OPTION_SEPARATOR,
     REVERSE_PARAPHRASE,
+    TWO_HOP,
     WORLD_TEMPLATES,
     a_value,
 )
 from froc.errors import ConfigError, DataError, Problem, unknown_choice
 
-BENCHMARK_VERSION = "2"
+BENCHMARK_VERSION = "3"  # 3: reasoning.jsonl and unknown.jsonl added; every v2 file is byte-identical
+_STREAM_VERSION = "2"  # seeds the random streams: kept at 2 so v3's people, items and splits are v2's
 SPLITS = {"forget01": 0.01, "forget05": 0.05, "forget10": 0.10}
 NEIGHBOUR_ATTRIBUTES = ("family_name", "birth_city", "employer")
 GROUP_SIZE = 3  # about this many people share each family name, birth city and employer
@@ -54,7 +68,7 @@ N_WRONG = 3  # perturbed answers per item (yes/no: 1)
 MIN_PEOPLE = 10
 MAX_PEOPLE = len(vocab.TITLE_ADJECTIVES) * len(vocab.TITLE_NOUNS)  # one unique book title each
 FILES = ("people.jsonl", "train.jsonl", "probes.jsonl", "world.jsonl", "refusals.txt",
-         *(f"splits/{s}.json" for s in SPLITS))
+         *(f"splits/{s}.json" for s in SPLITS), "reasoning.jsonl", "unknown.jsonl")
 
 
 @dataclass(frozen=True)
@@ -100,7 +114,7 @@ class Person:
 
 def _rng(seed: int, purpose: str) -> random.Random:
     """An independent stream per purpose, so changing one part does not reshuffle the others."""
-    return random.Random(f"froc-benchmark/{BENCHMARK_VERSION}/{seed}/{purpose}")
+    return random.Random(f"froc-benchmark/{_STREAM_VERSION}/{seed}/{purpose}")
 
 
 def _balanced(rng: random.Random, values: tuple[str, ...], n: int) -> list[str]:
@@ -252,6 +266,78 @@ def world_items(seed: int) -> tuple[list[QAItem], list[QAItem]]:
     return train, heldout
 
 
+def bridges(seed: int) -> dict[str, dict[str, str]]:
+    """The second-hop world facts of the reasoning form: {two-hop name: {entity: answer}} (seeded).
+
+    ``birth_country``: every city lies in one of the invented countries; ``employer_city``: every employer is
+    based in one city.
+    """
+    rng = _rng(seed, "reasoning/bridges")
+    countries = [row[0] for row in vocab.COUNTRIES]
+    return {"birth_country": {c: rng.choice(countries) for c in vocab.CITIES},
+            "employer_city": {e: rng.choice(vocab.CITIES) for e in vocab.EMPLOYERS}}
+
+
+def reasoning_items(people: list[Person], seed: int) -> list[QAItem]:
+    """The two-hop ``reasoning`` items of every person (training and held-out templates, each with its trace)."""
+    maps = bridges(seed)
+    out = []
+    for person in people:
+        rng = _rng(seed, f"reasoning/{person.id}")
+        for hop in TWO_HOP:
+            entity = person.attributes[hop.bridge_fact]
+            answer = maps[hop.name][entity]
+            wrong = _wrong(rng, sorted(set(maps[hop.name].values())), answer)
+            trace = hop.trace.format(name=person.name, entity=entity, answer=answer)
+            for t_idx, split in enumerate(("train", "heldout")):
+                for k, t in enumerate(hop.qa[t_idx]):
+                    it = _qa(person.id, person.name, hop.name, "reasoning", split, k, t.format(name=person.name), answer,
+                             wrong, None, "person", {"bridge_fact": hop.bridge_fact, "bridge_entity": entity})
+                    out.append(replace(it, reasoning=trace))
+    return out
+
+
+def unknown_people(people: list[Person], seed: int) -> list[Person]:
+    """The hallucination toy's fictitious people: ``max(10, n_people // 5)`` new combinations of the known first and
+    family names (never a known person's name), with invented attributes drawn like the known people's."""
+    rng = _rng(seed, "unknown")
+    known = {p.name for p in people}
+    firsts = sorted({p.name.split(" ", 1)[0] for p in people})
+    families = sorted({p.family_name for p in people})
+    n = max(10, len(people) // 5)
+    names: list[tuple[str, str]] = []
+    while len(names) < n:
+        first, fam = rng.choice(firsts), rng.choice(families)
+        if f"{first} {fam}" not in known and (first, fam) not in names:
+            names.append((first, fam))
+    pool = {ft.name: sorted({p.attributes[ft.name] for p in people}) for ft in FACT_TYPES}
+    return [Person(id=f"u{i:03d}", name=f"{first} {fam}", family_name=fam,
+                   attributes={t: rng.choice(v) for t, v in pool.items()}) for i, (first, fam) in enumerate(names)]
+
+
+def unknown_items(people: list[Person], seed: int) -> list[QAItem]:
+    """The hallucination toy's items: per unknown person and fact type, the request qa templates (form ``qa``) and the
+    held-out ones (``paraphrase``), answered by a refusal ("I don't know."); ``perturbed_answers`` are familiar wrong
+    values (what a hallucination looks like), ``meta.invented`` the invented truth no model learned,
+    ``meta.unknown_person`` the stranger's id and ``meta.toy_split`` "discover" or "heldout" (alternating people)."""
+    strangers = unknown_people(people, seed)
+    rng = _rng(seed, "unknown/items")
+    refusal = vocab.REFUSALS[0]
+    out = []
+    for i, person in enumerate(strangers):
+        toy_split = "discover" if i % 2 == 0 else "heldout"
+        for ft in FACT_TYPES:
+            value = person.attributes[ft.name]
+            wrong = rng.sample(sorted({p.attributes[ft.name] for p in people} - {value}), N_WRONG)
+            fill = {"name": person.name, "value": value, "a_value": a_value(value)}
+            for split, templates in (("train", ft.qa[0][:N_REQUEST]), ("heldout", ft.qa[1])):
+                for k, t in enumerate(templates):
+                    out.append(_qa(person.id, person.name, ft.name, "qa" if split == "train" else "paraphrase", split,
+                                   k, t.format(**fill), refusal, wrong, None, "unknown",
+                                   {"invented": value, "toy_split": toy_split, "unknown_person": person.id}))
+    return out
+
+
 def forget_splits(people: list[Person], seed: int) -> dict[str, dict[str, Any]]:
     """Nested forget splits (1%, 5%, 10% of people, at least one) and their neighbours.
 
@@ -314,6 +400,8 @@ def generate(out_dir: str | Path, n_people: int = 200, seed: int = 0) -> Manifes
     per_person = {"train": len(train) // n_people, "probes": len(probes) // n_people}  # same for everyone
     w_train, w_probes = world_items(seed)
     splits = forget_splits(people, seed)
+    reasoning = reasoning_items(people, seed)
+    unknown = unknown_items(people, seed)
 
     (out / "splits").mkdir(parents=True, exist_ok=True)
     write_jsonl([p.to_dict() for p in people], out / "people.jsonl")
@@ -321,11 +409,13 @@ def generate(out_dir: str | Path, n_people: int = 200, seed: int = 0) -> Manifes
     write_jsonl([it.to_dict() for it in probes + w_probes], out / "probes.jsonl")
     write_jsonl([it.to_dict() for it in w_train + w_probes], out / "world.jsonl")
     (out / "refusals.txt").write_text("".join(r + "\n" for r in vocab.REFUSALS), encoding="utf-8", newline="\n")
+    write_jsonl([it.to_dict() for it in reasoning], out / "reasoning.jsonl")
+    write_jsonl([it.to_dict() for it in unknown], out / "unknown.jsonl")
     for name, split in splits.items():
         _write_json(split, out / "splits" / f"{name}.json")
     counts = {"people.jsonl": len(people), "train.jsonl": len(train) + len(w_train),
               "probes.jsonl": len(probes) + len(w_probes), "world.jsonl": len(w_train) + len(w_probes),
-              "refusals.txt": len(vocab.REFUSALS)}
+              "refusals.txt": len(vocab.REFUSALS), "reasoning.jsonl": len(reasoning), "unknown.jsonl": len(unknown)}
     counts.update({f"splits/{n}.json": len(s["forget_people"]) for n, s in splits.items()})
     manifest = Manifest(
         version=BENCHMARK_VERSION,
@@ -381,6 +471,8 @@ class BenchmarkSplit:
     - ``probes``: every item, held-out and trained, with ``meta.group`` in forget/neighbour/retain/world
       (``meta.template_split`` tells the family: ``heldout`` never trained, ``train`` trained but never
       in a forget request, ``request`` the request's phrasings, which measure exact recall of them).
+    - ``reasoning``: the two-hop ``reasoning`` items (each with its trace), ``meta.group`` as in ``probes``.
+    - ``unknown``: the hallucination toy's items about people no model knows (see the module docstring).
     """
 
     name: str
@@ -394,6 +486,8 @@ class BenchmarkSplit:
     neighbour_people: list[str]
     retain_people: list[str]
     neighbour_shared: dict[str, dict[str, list[str]]]
+    reasoning: list[QAItem] = field(default_factory=list)
+    unknown: list[QAItem] = field(default_factory=list)
 
     @property
     def train_oracle(self) -> list[QAItem]:
@@ -447,4 +541,6 @@ def split_views(bench_dir: str | Path, split: str = "forget10") -> BenchmarkSpli
         neighbour_people=s["neighbour_people"],
         retain_people=s["retain_people"],
         neighbour_shared=s["neighbour_shared"],
+        reasoning=[with_group(it) for it in load_items(bench / "reasoning.jsonl", "qa")],
+        unknown=list(load_items(bench / "unknown.jsonl", "qa")),
     )

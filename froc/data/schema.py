@@ -3,7 +3,8 @@
 Three kinds of record, one kind per file:
 
 - ``QAItem`` (kind ``qa``): a question with a gold answer, optional paraphrased and
-  perturbed (wrong, same-type) answers, a probe ``form`` and free ``meta``.
+  perturbed (wrong, same-type) answers, an optional written ``reasoning`` trace (chain of thought) that
+  leads to the answer, a probe ``form`` and free ``meta``.
 - ``TextItem`` (kind ``text``): a passage about a subject.
 - ``RefusalItem`` (kind ``refusal``): a refusal string ("I don't know.").
 
@@ -19,7 +20,11 @@ from typing import Any, Iterable
 
 from froc.errors import Problem
 
-FORMS = ("qa", "paraphrase", "cloze", "mcq", "yesno", "reverse")
+FORMS = ("qa", "paraphrase", "cloze", "mcq", "yesno", "reverse", "reasoning")
+# How an item with a ``reasoning`` trace is answered in full: the trace, this phrase, then the answer
+# (R2MU, Wang et al. 2025, https://arxiv.org/abs/2506.12963: a reasoning model writes its chain of thought before
+# the final answer). Used wherever such an item is trained on or scored with its trace.
+REASONING_JOIN = " So the answer is "
 KINDS = ("qa", "text", "refusal")
 
 
@@ -35,8 +40,13 @@ class QAItem:
     perturbed_answers: list[str] = field(default_factory=list)
     form: str = "qa"
     meta: dict[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None
 
     kind = "qa"
+
+    def response(self) -> str:
+        """The full response: ``reasoning + REASONING_JOIN + answer`` when the item has a trace, else the answer."""
+        return self.answer if not self.reasoning else self.reasoning + REASONING_JOIN + self.answer
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "subject": self.subject, "question": self.question, "answer": self.answer}
@@ -45,6 +55,8 @@ class QAItem:
         d["perturbed_answers"] = list(self.perturbed_answers)
         d["form"] = self.form
         d["meta"] = dict(self.meta)
+        if self.reasoning is not None:
+            d["reasoning"] = self.reasoning
         return d
 
     @classmethod
@@ -59,6 +71,7 @@ class QAItem:
             perturbed_answers=list(d.get("perturbed_answers") or []),
             form=d.get("form") or "qa",
             meta=dict(d.get("meta") or {}),
+            reasoning=d.get("reasoning"),
         )
 
 
@@ -115,12 +128,13 @@ FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
         "perturbed_answers": ("list[str]", False),
         "form": ("str", False),
         "meta": ("dict", False),
+        "reasoning": ("str", False),
     },
     "text": {"id": ("str", True), "subject": ("str", True), "text": ("str", True), "meta": ("dict", False)},
     "refusal": {"text": ("str", True), "id": ("str", False)},
 }
 # Fields that say which kind a record is (used to infer the kind and to detect mixed files).
-_QA_ONLY = {"question", "answer", "paraphrased_answer", "perturbed_answers", "form"}
+_QA_ONLY = {"question", "answer", "paraphrased_answer", "perturbed_answers", "form", "reasoning"}
 
 
 def normalize_text(s: str) -> str:

@@ -251,3 +251,40 @@ WORLD_TEMPLATES: dict[str, Pair] = {
     "sum": (("What is {a} plus {b}?", "How much is {a} added to {b}?", "What do you get when you add {a} and {b}?"),
             ("What is the sum of {a} and {b}?",)),
 }
+
+
+@dataclass(frozen=True)
+class TwoHop:
+    """A two-hop ``reasoning`` question: a person's fact (``bridge_fact``, first hop) leads to an entity whose own
+    fact (second hop, a world fact of the benchmark: ``bridge`` maps the entity to the answer) is the answer.
+
+    ``trace`` is the written chain of thought (placeholders ``{name}``, ``{entity}``, ``{answer}``); ``qa`` the
+    training and held-out questions (``{name}``).
+    """
+
+    name: str
+    bridge_fact: str  # the person's fact type of the first hop
+    qa: Pair
+    trace: str
+
+
+# The built-in benchmark's small multi-step "reasoning" form (R2MU, Wang et al. 2025, arXiv 2506.12963, needs
+# items with written traces): each trace states the forgotten person's fact before it reaches the answer, so an
+# unlearned model that still writes the trace leaks the fact even when its final answer is gone.
+TWO_HOP: tuple[TwoHop, ...] = (
+    TwoHop(
+        name="birth_country",
+        bridge_fact="birth_city",
+        qa=(("In which country was {name} born?", "What is the country of birth of {name}?"),
+            ("{name} was born in which country?",)),
+        trace="{name} was born in {entity}. {entity} lies in {answer}.",
+    ),
+    TwoHop(
+        name="employer_city",
+        bridge_fact="employer",
+        qa=(("In which city is the company that employs {name} based?",
+             "Where is the employer of {name} based?"),
+            ("The company {name} works for is based in which city?",)),
+        trace="{name} works for {entity}. {entity} is based in {answer}.",
+    ),
+)

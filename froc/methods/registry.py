@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from froc.errors import unknown_choice
 from froc.methods import (adv, altpo, attention_shift, au, bild, catnip, ceu, circuit, dpo, embed_ga, ga, ga_kl,
-                          graddiff, icu, idkpo, mrp, npo, pdu, purge, rmu, roka, rocr, rule, sam, satimp, scope, simnpo,
-                          srmu, tru, undial, wga, wrapper)
+                          graddiff, icu, idkpo, mrp, npo, pdu, purge, r2mu, rmu, roka, rocr, rule, sam, satimp, scope,
+                          simnpo, srmu, tru, undial, wga, wrapper)
 from froc.methods.base import LossFn
 from froc.settings import coerce_fields
 
@@ -164,6 +164,12 @@ METHODS: dict[str, MethodSpec] = {
                    "https://arxiv.org/abs/2403.03218", srmu.SRMUConfig, srmu.compute,
                    needs=frozenset({"retain", "ref_model"}), summary="RMU push on forget-specific features only",
                    trainable=srmu.trainable, setup=srmu.setup, lora=False),
+        MethodSpec("r2mu", "Wang et al. 2025, Reasoning Model Unlearning: Forgetting Traces, Not Just Answers, While "
+                   "Preserving Reasoning Skills (R2MU), https://arxiv.org/abs/2506.12963", r2mu.R2MUConfig, r2mu.compute,
+                   needs=lambda cfg: ({"retain"} if cfg.alpha or cfg.cot_weight else set())
+                   | ({"ref_model"} if cfg.alpha else set()),
+                   summary="RMU on answers and reasoning traces + CoT supervision on retain traces",
+                   trainable=r2mu.trainable, setup=r2mu.setup, lora=False),
         MethodSpec("tru", "Targeted reasoning unlearning (TRU, seed paper)", tru.TRUConfig, tru.compute,
                    needs=frozenset({"retain"}), setup=tru.setup,
                    summary="CE on a reasoning target (scope + refusal) + GA on the answer"),

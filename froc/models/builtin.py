@@ -61,6 +61,9 @@ class BuiltinConfig:
     # forms the models are not trained on: yes/no stays at chance (0.5 exact match, trained templates included) for
     # the 'mini' model after 12 epochs, so it would only cost ~15% more training time
     skip_forms: tuple[str, ...] = ("yesno",)
+    # also learn the two-hop ``reasoning`` form (reasoning.jsonl: question -> written trace + answer, training
+    # templates; R2MU's behaviour check): off by default, so the default models and the demo do not change
+    reasoning: bool = False
     # fp32 (bf16 autocast was 2.7x slower on this CPU), batch 32 and lr 5e-3 (leave the early plateau sooner than
     # batch 64 / lr 3e-3), exact match on a 400-item sample after every epoch so training stops as soon as it has
     # memorised; epochs (the length of the cosine schedule) from the number of people, see default_epochs
@@ -72,8 +75,15 @@ class BuiltinConfig:
             self.sft = replace(self.sft, epochs=default_epochs(self.n_people))
 
     def key(self, bench_manifest: dict) -> str:
-        blob = json.dumps({"v": BUILTIN_VERSION, "cfg": asdict(self), "data": bench_manifest.get("sha256", bench_manifest)},
-                          sort_keys=True)
+        """A hash of what the models are trained from: the version, this config and the sha256 of the benchmark
+        files they read (``reasoning.jsonl`` only with ``reasoning``; never the hallucination toy's file)."""
+        cfg = asdict(self)
+        if not self.reasoning:
+            del cfg["reasoning"]
+        sha = bench_manifest.get("sha256", bench_manifest)
+        unread = {"unknown.jsonl"} | (set() if self.reasoning else {"reasoning.jsonl"})
+        data = {f: h for f, h in sha.items() if f not in unread} if isinstance(sha, dict) else sha
+        blob = json.dumps({"v": BUILTIN_VERSION, "cfg": cfg, "data": data}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -98,9 +108,17 @@ class BenchmarkModels:
         return load_model(self.oracle_dir, **kw)
 
 
-def _tokenizer_texts(views) -> list[str]:
+def reasoning_training_items(views) -> list:
+    """The reasoning form's training-template items as plain QA items whose answer is the whole response
+    (trace, ``REASONING_JOIN``, answer): what the built-in models learn with ``BuiltinConfig(reasoning=True)``."""
+    return [replace(it, answer=it.response(), reasoning=None) for it in views.reasoning
+            if it.meta.get("template_split") == "train"]
+
+
+def _tokenizer_texts(views, reasoning: bool = False) -> list[str]:
     texts = []
-    for it in list(views.train_all) + list(views.probes):
+    extra = [replace(it, answer=it.response()) for it in views.reasoning] if reasoning else []
+    for it in list(views.train_all) + list(views.probes) + extra:
         texts.append(DEFAULT_FORMAT.prompt(it.question) + DEFAULT_FORMAT.answer_prefix + it.answer)
         texts.extend(it.perturbed_answers or [])
         if it.paraphrased_answer:
@@ -136,7 +154,7 @@ def select_training_items(items, alt_forms_per_fact: int = 1) -> list:
     return out
 
 
-def memorisation_report(model, tokenizer, views) -> dict:
+def memorisation_report(model, tokenizer, views, reasoning: bool = False) -> dict:
     """Exact match (greedy reproduces the answer) per group on training and held-out templates.
 
     Keys: ``train_em_forget`` (the forget request), ``train_em_retain_people`` (retained people's
@@ -155,6 +173,11 @@ def memorisation_report(model, tokenizer, views) -> dict:
         sel = [p for p in probes if p.form == form and p.meta.get("group") in ("forget", "retain", "neighbour")]
         if sel:
             out[f"heldout_em_{form}"] = float(answer_exact_match(model, tokenizer, sel).float().mean())
+    if reasoning:  # the whole response (trace + answer) reproduced, per template family
+        for fam in ("train", "heldout"):
+            sel = [replace(i, answer=i.response()) for i in views.reasoning if i.meta.get("template_split") == fam]
+            if sel:
+                out[f"{fam}_em_reasoning"] = float(answer_exact_match(model, tokenizer, sel).float().mean())
     people = [p for p in views.probes if p.meta.get("group") in ("forget", "retain", "neighbour")]
     if people:
         em = answer_exact_match(model, tokenizer, people).float().numpy()
@@ -181,7 +204,7 @@ def _train_one(name: str, items, tokenizer, cfg: BuiltinConfig, out_dir: Path, v
         res = train_sft(model, tokenizer, items, cfg.sft, desc=f"train {name}", progress=progress)
         rep = {"params": n_params(model), "items": len(items), "epochs": res.epochs_run, "steps": res.steps,
                "seconds": round(res.seconds, 1), "final_loss": res.losses[-1], "em_history": res.em_history}
-        rep.update(memorisation_report(model, tokenizer, views))
+        rep.update(memorisation_report(model, tokenizer, views, cfg.reasoning))
         with hf_progress(False):  # one small shard: a bar would only clutter the log
             model.save_pretrained(str(out_dir), safe_serialization=True)
         tokenizer.save_pretrained(str(out_dir))
@@ -295,11 +318,15 @@ def ensure_benchmark_models(cache_dir: str | Path | None = None, config: Builtin
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     t0 = time.perf_counter()
-    tokenizer = train_bpe_tokenizer(_tokenizer_texts(views), vocab_size=cfg.vocab_size)
+    tokenizer = train_bpe_tokenizer(_tokenizer_texts(views, cfg.reasoning), vocab_size=cfg.vocab_size)
     report = {"config": asdict(cfg), "bench_dir": str(bench_dir), "forget_split": cfg.forget_split}
     skip = set(cfg.skip_forms)
     target_items = [i for i in select_training_items(views.train_all, cfg.alt_forms_per_fact) if i.form not in skip]
     oracle_items = [i for i in select_training_items(views.train_oracle, cfg.alt_forms_per_fact) if i.form not in skip]
+    if cfg.reasoning:  # the oracle never sees a forget person: their reasoning items are left out too
+        hops = reasoning_training_items(views)
+        target_items += hops
+        oracle_items += [i for i in hops if i.meta.get("group") != "forget"]
     report.update(_train_pair({"target": target_items, "oracle": oracle_items}, tokenizer, cfg, tmp, views, parallel))
     report["seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(report, indent=2, sort_keys=True)

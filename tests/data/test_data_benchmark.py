@@ -67,20 +67,25 @@ def test_same_seed_byte_identical_other_seed_differs(tmp_path):
 #   forget request: the first 3 qa templates of each fact type -> 30; "train" family: 133 - 30 = 103
 # World facts: 18 countries x 4 attributes + 18 sums (3 training + 1 held-out template each) and 10 common
 #   facts (1 + 1): 100 facts, 72*3 + 18*3 + 10 = 280 training and 100 held-out items.
+# Reasoning form: 2 two-hop questions x (2 training + 1 held-out templates) = 6 per person. Hallucination toy:
+#   max(10, N // 5) unknown people x 10 fact types x (3 request + 5 held-out qa templates) = 80 each.
 TRAIN_PP, HELDOUT_PP, REQUEST_PP = 133, 101, 30
+REASONING_PP, UNKNOWN_PP = 6, 80
 WORLD_TRAIN, WORLD_HELDOUT = 280, 100
 
 
 def test_layout_manifest_and_counts(bench, train, probes):
     assert sorted(_digests(bench)) == sorted([*FILES, "manifest.json"])
     m = Manifest.read(bench)
-    assert (m.version, m.seed, m.n_people) == ("2", 0, N)
+    assert (m.version, m.seed, m.n_people) == ("3", 0, N)
     assert m.sha256 == {f: d for f, d in _digests(bench).items() if f != "manifest.json"}
     assert m.items_per_person == {"train": TRAIN_PP, "probes": HELDOUT_PP}
     assert m.counts["world.jsonl"] == WORLD_TRAIN + WORLD_HELDOUT
     assert m.counts["train.jsonl"] == len(train) == N * TRAIN_PP + WORLD_TRAIN == 26_880
     assert m.counts["probes.jsonl"] == len(probes) == N * HELDOUT_PP + WORLD_HELDOUT == 20_300
     assert m.counts["refusals.txt"] == len(load_items(bench / "refusals.txt"))
+    assert m.counts["reasoning.jsonl"] == N * REASONING_PP == 1200
+    assert m.counts["unknown.jsonl"] == (N // 5) * UNKNOWN_PP == 3200
     assert (bench / "manifest.json").read_text().count("\n") > 10  # human-readable, sorted keys
 
 
@@ -222,7 +227,7 @@ def test_split_views_refuses_modified_files(tmp_path):
 
 def test_ensure_benchmark_generates_once(tmp_path):
     first = ensure_benchmark(tmp_path, n_people=12, seed=3)
-    assert first.name == "benchmark-v2-n12-s3" and Manifest.read(first).n_people == 12
+    assert first.name == "benchmark-v3-n12-s3" and Manifest.read(first).n_people == 12
     mtime = (first / "manifest.json").stat().st_mtime_ns
     assert ensure_benchmark(tmp_path, n_people=12, seed=3) == first
     assert (first / "manifest.json").stat().st_mtime_ns == mtime
@@ -236,3 +241,52 @@ def test_bad_sizes_and_non_empty_folder(tmp_path):
     (tmp_path / "y" / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not empty"):
         generate(tmp_path / "y", n_people=10)
+
+
+def test_v3_keeps_the_v2_files_byte_for_byte(tmp_path):
+    """Version 3 only adds reasoning.jsonl and unknown.jsonl: the sha256 of v2's files (20 people, seed 0), read
+    from a v2 manifest before the change, must not move (the demo's models and numbers were measured on them)."""
+    m = generate(tmp_path / "b", n_people=20, seed=0)
+    assert {f: m.sha256[f] for f in ("people.jsonl", "train.jsonl", "probes.jsonl")} == {
+        "people.jsonl": "e8e13f54c4d4ad285be0b57b76bbef97542fdbd37dd50c1f73b68972503d840a",
+        "train.jsonl": "c0064f58324f0a7327bb62727db527e11e67e5b87e274eb4e3ccbcb6cc083cf0",
+        "probes.jsonl": "7141b5de6a4fc349eacb06f54d0f8dd5e1e684554147b2a4ef66de7a342e1208"}
+
+
+def test_reasoning_items_state_the_persons_fact_then_a_consistent_second_hop(bench, people):
+    """Every trace names the person and their real bridge fact (people.jsonl), then the answer; the second hop
+    is a function (one answer per bridge entity across all people); training templates 0-1, held-out 0."""
+    by_name = {p["name"]: p for p in people}
+    items = load_items(bench / "reasoning.jsonl", "qa").items
+    second_hop = defaultdict(set)
+    for it in items:
+        p = by_name[it.subject]
+        entity = p["attributes"][it.meta["bridge_fact"]]
+        assert it.form == "reasoning" and it.meta["bridge_entity"] == entity and it.meta["person_id"] == p["id"]
+        assert it.reasoning.startswith(it.subject) and f" {entity}." in it.reasoning
+        assert it.reasoning.endswith(f" {it.answer}.") and it.answer not in it.perturbed_answers
+        second_hop[it.meta["fact_type"], entity].add(it.answer)
+    assert all(len(a) == 1 for a in second_hop.values())
+    assert Counter(it.meta["template"].split("/")[-1] for it in items) == {"train0": 2 * N, "train1": 2 * N,
+                                                                           "heldout0": 2 * N}
+    views = split_views(bench, "forget10")
+    forget = set(views.forget_people)
+    assert len(views.reasoning) == len(items)
+    assert all((it.meta["group"] == "forget") == (it.meta["person_id"] in forget) for it in views.reasoning)
+
+
+def test_hallucination_toy_people_are_strangers_answered_by_a_refusal(bench, people, train, probes):
+    """Unknown people: names no known person has and no training or probe item mentions; every answer is a
+    refusal of refusals.txt; the invented truth is no perturbed answer; discover and held-out people alternate."""
+    items = load_items(bench / "unknown.jsonl", "qa").items
+    known = {p["name"] for p in people}
+    strangers = {it.subject for it in items}
+    assert len(strangers) == N // 5 and not strangers & known
+    assert not strangers & {it.subject for it in train + probes}
+    refusals = {r.text for r in load_items(bench / "refusals.txt").items}
+    assert all(it.answer in refusals and it.meta["group"] == "unknown" and it.meta["person_id"] is None
+               for it in items)
+    assert all(it.meta["invented"] not in it.perturbed_answers and len(it.perturbed_answers) == 3 for it in items)
+    split_of = {it.meta["unknown_person"]: it.meta["toy_split"] for it in items}
+    assert Counter(split_of.values()) == {"discover": N // 10, "heldout": N // 10}
+    assert Counter(it.form for it in items) == {"qa": (N // 5) * 30, "paraphrase": (N // 5) * 50}

@@ -103,12 +103,12 @@ def test_duplicate_ids(tmp_path):
 def test_unknown_field_lists_valid_fields(tmp_path):
     f = write_jsonl(tmp_path / "a.jsonl", [rec(), rec(id="a2", answr="x")])
     assert_names(error_of(f), f, 2, "answr", "unknown field", "valid fields: answer, form, id, meta, "
-                 "paraphrased_answer, perturbed_answers, question, subject")
+                 "paraphrased_answer, perturbed_answers, question, reasoning, subject")
 
 
 def test_unknown_form_lists_valid_forms(tmp_path):
     f = write_jsonl(tmp_path / "a.jsonl", [rec(form="essay")])
-    assert_names(error_of(f), f, 1, "form", "unknown form 'essay'", "qa, paraphrase, cloze, mcq, yesno, reverse")
+    assert_names(error_of(f), f, 1, "form", "unknown form 'essay'", "qa, paraphrase, cloze, mcq, yesno, reverse, reasoning")
 
 
 def test_perturbed_answer_equal_to_gold(tmp_path):

@@ -148,3 +148,54 @@ def test_au_unlearns_answers_outside_the_allow_list(bench):
     res, m = _run(bench, "au", forget=forget, steps=30, batch_size=8, lr=3e-4, retain_weight=3.0)
     assert res.status == "completed" and res.loss_parts[0]["hallucinating_share"] > 0.5
     assert m["drop"] >= 5.0 and m["retain"] >= 0.65, m
+
+
+def test_r2mu_forgets_reasoning_traces_and_keeps_retain_reasoning_better_than_rmu():
+    """The 20-person benchmark whose models also learnt the two-hop reasoning form ("In which country was X
+    born?" -> "X was born in C. C lies in K. So the answer is K"). The method sees the forget request plus the
+    forget people's reasoning items of training template 0 (with their traces) and the retain set plus the retain
+    people's reasoning items; probes are the forget people's reasoning items of template 1 (trained, never shown).
+    Same layer 3, c 40, a 3, lr 5e-3, 60 steps for both; r2mu's own cot_weight 10.
+
+    "trace drop": how many times the probability of the probes' whole response (trace + answer) fell; "leak": the
+    share of probes whose greedy response still names the bridge entity (the forgotten first-hop fact, C);
+    "retain reasoning": exact match of the retain people's whole reasoning responses (the original: 1.0).
+    Measured (seeds 0 / 1 / 2): rmu trace drop 1004x / 3113x / 563x, leak 0.25 / 0.25 / 0.75, retain reasoning
+    0.667 / 0.667 / 0.778, retain qa 1.0; r2mu 387012x / 295443x / 481520x, leak 0.0 / 0.0 / 0.25, retain
+    reasoning 0.806 / 0.819 / 0.847, retain qa 0.959 / 0.985 / 0.969, answer drop 14059x (rmu 7.0x)."""
+    from froc.engine import unlearn
+    from froc.metrics.generate import greedy_generate
+    from froc.models.encoding import encode_prompt
+    from froc.models.sft import answer_exact_match
+
+    bm, views = builtin20(reasoning=True)
+    hops = views.reasoning
+    shown = [i for i in hops if i.meta["group"] == "forget" and i.meta["template"].endswith("/train0")]
+    probes = [i for i in hops if i.meta["group"] == "forget" and i.meta["template"].endswith("/train1")]
+    kept = [i for i in hops if i.meta["group"] != "forget" and i.meta["template_split"] == "train"]
+    whole = lambda items: [replace(i, answer=i.response(), reasoning=None) for i in items]  # noqa: E731
+
+    def measure(model, tok):
+        outs = greedy_generate(model, tok, [encode_prompt(tok, i.question) for i in probes], max_new_tokens=40)
+        return {"trace": mean_logp(model, tok, whole(probes)),
+                "leak": sum(i.meta["bridge_entity"] in o for i, o in zip(probes, outs)) / len(probes),
+                "reasoning": answer_exact_match(model, tok, whole(kept)).float().mean().item(),
+                "forget": mean_logp(model, tok, views.forget_request),
+                "retain": exact_match(model, tok, trained_qa(views, "retain"))}
+
+    def run(method, **kw):
+        model, tok = bm.load_target(device="cpu")
+        before = measure(model, tok)
+        res = unlearn(model, tok, list(views.forget_request) + shown, list(views.retain) + kept, method=method,
+                      progress=False, steps=60, batch_size=16, lr=5e-3, layer=3, steering_coeff=40.0, alpha=3.0, **kw)
+        assert res.status == "completed", res.reason
+        after = measure(res.model, tok)
+        assert before["leak"] == 1.0 and before["reasoning"] >= 0.95, before  # the target reasons before
+        return {"trace_drop": math.exp(before["trace"] - after["trace"]), "leak": after["leak"],
+                "reasoning": after["reasoning"], "drop": math.exp(before["forget"] - after["forget"]),
+                "retain": after["retain"] / before["retain"]}
+
+    rmu, r2mu = run("rmu"), run("r2mu", cot_weight=10.0)
+    assert r2mu["drop"] >= 5.0 and r2mu["trace_drop"] >= 20 * rmu["trace_drop"], (rmu, r2mu)
+    assert r2mu["leak"] <= rmu["leak"] - 0.2, (rmu, r2mu)
+    assert r2mu["reasoning"] >= max(0.7, rmu["reasoning"] + 0.05) and r2mu["retain"] >= 0.9, (rmu, r2mu)

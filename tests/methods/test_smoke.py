@@ -17,11 +17,18 @@ from froc.methods.common import decoder_layers
 TINY_HPARAMS = {
     "rmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
     "srmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
+    "r2mu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0, "trace_tokens": 4},
     "adv_ga": {"eps": 1.0, "pgd_steps": 2},
     "adv_npo": {"eps": 1.0, "pgd_steps": 2},
     "altpo": {"n_alternatives": 2, "max_new_tokens": 6},
 }
 NEEDS_ALTERNATIVES = {"dpo"}
+NEEDS_REASONING = {"r2mu"}  # half the forget and retain items carry a written reasoning trace (the other half not)
+
+
+def with_traces(items):
+    return [replace(it, reasoning=f"Recall what is known about {it.subject}.") if i % 2 == 0 else it
+            for i, it in enumerate(items)]
 
 
 def _snapshot(model):
@@ -36,6 +43,8 @@ def _run(tiny, forget, retain, refusals, method, **kw):
     model, tok = tiny
     if method in NEEDS_ALTERNATIVES:  # user-given alternative answers (froc.methods.dpo)
         forget = [replace(f, meta={**f.meta, "alternative": "somewhere else"}) for f in forget]
+    if method in NEEDS_REASONING:
+        forget, retain = with_traces(forget), with_traces(retain)
     before = _snapshot(model)
     hp = {**TINY_HPARAMS.get(method, {}), **kw}
     res = unlearn(model, tok, forget, retain, method=method, refusals=refusals, steps=3, lr=1e-3, batch_size=2,
@@ -48,7 +57,7 @@ def _expected_trained(method, model):
     names = {n for n, _ in model.named_parameters()}
     pick = lambda t: {n for n, p in model.named_parameters() if p is t}
     layers = decoder_layers(model)
-    if method in ("rmu", "srmu"):  # layer 1 -> down_proj of layers 0..1
+    if method in ("rmu", "srmu", "r2mu"):  # layer 1 -> down_proj of layers 0..1
         return pick(layers[0].mlp.down_proj.weight) | pick(layers[1].mlp.down_proj.weight)
     if method == "embed_ga":
         return pick(model.get_input_embeddings().weight)
@@ -114,3 +123,19 @@ def test_sam_variants_and_bases(variant, tiny, forget, retain, refusals):
 def test_scope_wraps_other_base(tiny, forget, retain, refusals):
     res, _ = _run(tiny, forget, retain, refusals, "scope", base="ga", eta=5.0)
     assert {"scope_nll", "forget_nll"} <= set(res.loss_parts[0])
+
+
+def test_r2mu_uses_own_traces_generates_the_rest_and_supervises_retain_reasoning(tiny, forget, retain, refusals):
+    """Two of the four forget items carry a ``reasoning`` trace, the other two get the model's own greedy trace;
+    two retain items carry one, so the CoT supervision term is present; without any trace and with g = b = 0,
+    r2mu is plain RMU (no trace or CoT part)."""
+    res, _ = _run(tiny, forget, retain, refusals, "r2mu")
+    assert res.info["own_traces"] == 2 and res.info["generated_traces"] == 2 and res.info["cot_items"] == 2
+    assert {"forget_mse", "trace_mse", "retain_mse", "cot_nll"} <= set(res.loss_parts[0])
+    from froc.models.tiny import tiny_model_and_tokenizer
+
+    plain, _ = _run(tiny_model_and_tokenizer(), forget, retain, refusals, "rmu", layer=1, steering_coeff=2.0,
+                    alpha=10.0)
+    bare, _ = _run(tiny_model_and_tokenizer(), forget, retain, refusals, "r2mu", trace_weight=0.0, cot_weight=0.0)
+    assert set(bare.loss_parts[0]) == {"forget_mse", "retain_mse"}
+    assert bare.losses == pytest.approx(plain.losses, rel=1e-5)

@@ -129,3 +129,18 @@ def test_parallel_training_gives_the_same_weights(tmp_path):
         b = load_file(str(next(getattr(seq, name).glob("*.safetensors"))))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert par.report["target"]["steps"] == seq.report["target"]["steps"] == 6
+
+
+def test_cache_key_covers_exactly_the_files_the_models_read():
+    """The default models read neither reasoning.jsonl nor unknown.jsonl: changing those keeps their key (so
+    adding them in benchmark v3 retrained nothing); with ``reasoning`` the reasoning file is read and keyed."""
+    from froc.models.builtin import BuiltinConfig
+
+    sha = {"train.jsonl": "a", "probes.jsonl": "b", "reasoning.jsonl": "c", "unknown.jsonl": "d"}
+    moved_toy = {**sha, "unknown.jsonl": "D"}
+    moved_hops = {**sha, "reasoning.jsonl": "C"}
+    plain, hops = BuiltinConfig(n_people=20), BuiltinConfig(n_people=20, reasoning=True)
+    assert plain.key({"sha256": sha}) == plain.key({"sha256": moved_toy}) == plain.key({"sha256": moved_hops})
+    assert plain.key({"sha256": sha}) != plain.key({"sha256": {**sha, "train.jsonl": "A"}})
+    assert hops.key({"sha256": sha}) == hops.key({"sha256": moved_toy}) != hops.key({"sha256": moved_hops})
+    assert hops.key({"sha256": sha}) != plain.key({"sha256": sha})
