@@ -27,8 +27,14 @@ def _console():
 # ----------------------------------------------------------------------------- froc methods
 
 
+def paper_label(paper: str) -> str:
+    """A method's paper without its links: the authors, year and title part of ``MethodSpec.paper``."""
+    return re.split(r"[,;]? *(?:code: )?https?://", paper)[0].strip(" ,;")
+
+
 def methods_list(width: int | None = None) -> str:
-    """One line per registered method: its name and what it does (wrapped under the text, never past ``width``)."""
+    """Per registered method: its name and what it does, then its paper (authors, year, title; shortened with
+    "..." to fit), both wrapped under the text, never past ``width``."""
     from froc.methods.registry import METHODS
 
     width = width or _width()
@@ -39,6 +45,7 @@ def methods_list(width: int | None = None) -> str:
         wrapped = textwrap.wrap(text, width - pad) or [""]
         lines.append(name.ljust(pad) + wrapped[0])
         lines += [" " * pad + w for w in wrapped[1:]]
+        lines.append(" " * pad + textwrap.shorten("paper: " + paper_label(spec.paper), width - pad, placeholder="..."))
     lines.append("")
     lines.append("Details (paper, hyperparameters with defaults, needs): froc methods NAME")
     return "\n".join(lines)

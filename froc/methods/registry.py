@@ -160,34 +160,40 @@ METHODS: dict[str, MethodSpec] = {
                    "in LLMs, https://arxiv.org/abs/2409.13474", altpo.AltPOConfig, altpo.compute,
                    needs=frozenset({"ref_seq_logprobs", "retain"}), setup=altpo.setup,
                    summary="DPO towards the model's own sampled alternative answers"),
-        MethodSpec("srmu", "Feature-selective representation misdirection (SRMU, seed paper); RMU: Li et al. 2024, "
-                   "https://arxiv.org/abs/2403.03218", srmu.SRMUConfig, srmu.compute,
-                   needs=frozenset({"retain", "ref_model"}), summary="RMU push on forget-specific features only",
+        MethodSpec("srmu", "Chen et al. 2025, Feature-Selective Representation Misdirection for Machine Unlearning "
+                   "(SRMU), https://arxiv.org/abs/2512.16297", srmu.SRMUConfig, srmu.compute,
+                   needs=frozenset({"retain", "ref_model"}),
+                   summary="RMU target scaled by a forget/retain importance map",
                    trainable=srmu.trainable, setup=srmu.setup, lora=False),
         MethodSpec("r2mu", "Wang et al. 2025, Reasoning Model Unlearning: Forgetting Traces, Not Just Answers, While "
-                   "Preserving Reasoning Skills (R2MU), https://arxiv.org/abs/2506.12963", r2mu.R2MUConfig, r2mu.compute,
+                   "Preserving Reasoning Skills (R2MU), https://arxiv.org/abs/2506.12963", r2mu.R2MUConfig,
+                   r2mu.compute,
                    needs=lambda cfg: ({"retain"} if cfg.alpha or cfg.cot_weight else set())
                    | ({"ref_model"} if cfg.alpha else set()),
-                   summary="RMU on answers and reasoning traces + CoT supervision on retain traces",
+                   summary="RMU on answers and reasoning traces + CoT NLL on retain",
                    trainable=r2mu.trainable, setup=r2mu.setup, lora=False),
-        MethodSpec("tru", "Targeted reasoning unlearning (TRU, seed paper)", tru.TRUConfig, tru.compute,
+        MethodSpec("tru", "Explainable LLM Unlearning Through Reasoning (TRU, seed paper)", tru.TRUConfig, tru.compute,
                    needs=frozenset({"retain"}), setup=tru.setup,
                    summary="CE on a reasoning target (scope + refusal) + GA on the answer"),
         MethodSpec("icu", "Tang et al., Learn while Unlearn: An Iterative Unlearning Framework for Generative "
                    "Language Models (ICU, seed paper)", icu.ICUConfig, icu.compute,
                    needs=lambda cfg: {"retain"} | ({"ref_model"} if cfg.contrast_weight != 0 else set()),
                    setup=icu.setup, summary="GA on still-remembered items + InfoNCE keeping retain states"),
-        MethodSpec("bild", "Bidirectional logit distillation for LLM unlearning (BILD, seed paper)",
+        MethodSpec("bild", "Harmonizing Multi-Objective LLM Unlearning via Unified Domain Representation and "
+                   "Bidirectional Logit Distillation (BILD, seed paper)",
                    bild.BILDConfig, bild.compute,
                    needs=lambda cfg: {"ref_model"} | ({"retain"} if cfg.boundary_weight != 0 else set()),
                    setup=bild.setup, summary="distil an instructed-to-refuse teacher + push answers down"),
-        MethodSpec("roka", "RoKA: knowledge-preserving unlearning by neural healing (seed paper)", roka.RoKAConfig,
+        MethodSpec("roka", "ROKA: Robust Knowledge Unlearning against Adversaries (seed paper; knowledge-preserving "
+                   "neural healing)", roka.RoKAConfig,
                    roka.compute, needs=frozenset({"ref_seq_logprobs", "retain"}), setup=roka.setup,
                    summary="NPO on forget + healing NLL on conceptual neighbours"),
-        MethodSpec("attention_shift", "Attention-level unlearning by attention shifting (seed paper)",
+        MethodSpec("attention_shift", "Wisdom is Knowing What not to Say: Hallucination-Free LLMs Unlearning via "
+                   "Attention Shifting (seed paper)",
                    attention_shift.AttentionShiftConfig, attention_shift.compute, needs=attention_shift.needs,
                    summary="cut attention to fact tokens, refuse; keep retain attention"),
-        MethodSpec("circuit", "Circuit-aware unlearning after CURE (seed paper): attribution-split selective updates",
+        MethodSpec("circuit", "CURE: Circuit-Aware Unlearning for LLM-based Recommendation (seed paper): "
+                   "attribution-split selective updates",
                    circuit.CircuitConfig, circuit.compute, needs=wrapper.needs,
                    summary="attribution-grouped selective updates",
                    trainable=wrapper.trainable, setup=circuit.setup, backward=circuit.backward, wrapper=True),
@@ -195,11 +201,12 @@ METHODS: dict[str, MethodSpec] = {
                    "(seed paper); GRPO: https://arxiv.org/abs/2402.03300", rule.RuleConfig, rule.compute,
                    needs=frozenset({"refusals", "retain", "ref_model"}), setup=rule.setup,
                    summary="GRPO: refuse forget queries, answer boundary ones"),
-        MethodSpec("purge", "PURGE: unlearning with group-relative policy optimisation (seed paper); GRPO: "
-                   "https://arxiv.org/abs/2402.03300", purge.PurgeConfig, purge.compute,
+        MethodSpec("purge", "Reinforcement Unlearning via Group Relative Policy Optimization (PURGE, seed paper); "
+                   "GRPO: https://arxiv.org/abs/2402.03300", purge.PurgeConfig, purge.compute,
                    needs=frozenset({"retain", "ref_model"}), setup=purge.setup,
                    summary="GRPO penalising forbidden-concept mentions + KL"),
-        MethodSpec("au", "Adaptive unlearning of hallucinations (AU, seed paper): discovery loop + allow-list",
+        MethodSpec("au", "LLM Ghostbusters: Surgical Hallucination Suppression via Adaptive Unlearning (AU, "
+                   "seed paper)",
                    au.AUConfig, au.compute, needs=frozenset({"retain"}), setup=au.setup,
                    summary="unlearn generated answers outside an allow-list"),
     ]

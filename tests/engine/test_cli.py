@@ -76,6 +76,10 @@ def test_cli_methods_lists_every_method_one_line_each_in_80_columns():
     starts = [ln.split()[0] for ln in lines if ln and not ln.startswith(" ")]
     assert [n for n in starts if n in METHODS] == list(METHODS)  # one line per method, in registry order
     assert "froc methods NAME" in text
+    papers = [ln.strip() for ln in lines if ln.strip().startswith("paper: ")]
+    assert len(papers) == len(METHODS)  # each with its paper, by hand for two of them:
+    assert any(p.startswith("paper: Wang et al. 2025, Reasoning Model Unlearning") for p in papers)
+    assert "paper: Rafailov et al. 2023, Direct Preference Optimization" in papers
 
 
 def test_cli_methods_name_shows_paper_and_hyperparameters():

@@ -199,3 +199,36 @@ def test_r2mu_forgets_reasoning_traces_and_keeps_retain_reasoning_better_than_rm
     assert r2mu["drop"] >= 5.0 and r2mu["trace_drop"] >= 20 * rmu["trace_drop"], (rmu, r2mu)
     assert r2mu["leak"] <= rmu["leak"] - 0.2, (rmu, r2mu)
     assert r2mu["reasoning"] >= max(0.7, rmu["reasoning"] + 0.05) and r2mu["retain"] >= 0.9, (rmu, r2mu)
+
+
+def test_au_on_the_hallucination_toy(bench):
+    """The built-in hallucination toy (unknown.jsonl): people no model was trained on. Asked about them the target
+    answers with a familiar value (a year, a city: hallucinated share 1.0 before). AU sees the request questions
+    of the toy's "discover" people with a refusal as the valid answer and every refusal of refusals.txt on its
+    allow-list; its discovery loop finds the hallucinations (all of them at the first step) and unlearns them.
+    Hallucinated share = greedy 16-token answers naming no allowed refusal.
+
+    Measured (seed 0; lr 1e-3, 100 steps of 16, retain weight 3): discover people's own questions 1.0 -> 0.52,
+    their held-out paraphrases (never shown) 1.0 -> 0.55, retain exact match 0.78 of the original; the toy's
+    held-out people (never shown) 1.0 -> 0.94: at this scale (0.28M parameters, 5 unknown people to learn from)
+    AU does not learn that a stranger is unknown, which this test records but does not claim."""
+    from froc.metrics.generate import greedy_generate
+    from froc.models.encoding import encode_prompt
+
+    _, views = bench
+    shown = [i for i in views.unknown if i.meta["toy_split"] == "discover" and i.form == "qa"]
+    paraphrases = [i for i in views.unknown if i.meta["toy_split"] == "discover" and i.form == "paraphrase"]
+    allowed = [r.lower() for r in views.refusals]
+
+    def hallucinated(model, tok, items):
+        outs = greedy_generate(model, tok, [encode_prompt(tok, i.question) for i in items], max_new_tokens=16)
+        return sum(not any(r in o.lower() for r in allowed) for o in outs) / len(items)
+
+    bm, _ = bench
+    model, tok = bm.load_target(device="cpu")
+    before = (hallucinated(model, tok, shown), hallucinated(model, tok, paraphrases))
+    res, m = _run(bench, "au", forget=shown, steps=100, batch_size=16, lr=1e-3, retain_weight=3.0,
+                  allow=";".join(views.refusals))
+    after = (hallucinated(res.model, tok, shown), hallucinated(res.model, tok, paraphrases))
+    assert before == (1.0, 1.0) and res.loss_parts[0]["hallucinating_share"] == 1.0
+    assert after[0] <= 0.7 and after[1] <= 0.75 and m["retain"] >= 0.7, (after, m)
