@@ -98,3 +98,22 @@ def test_cli_methods_name_shows_paper_and_hyperparameters():
 def test_cli_unlearn_help_has_examples():
     res, text = _invoke(["unlearn", "--help"])
     assert res.exit_code == 0 and "Examples" in text and "--method" in text
+
+
+def test_readme_methods_table_lists_every_registered_method_with_its_paper():
+    """README.md's "Unlearning methods" table: one row per registered method, in registry order, whose paper
+    cell starts with the method's paper label (authors, year, title) and links its first URL when it has one."""
+    import re
+    from pathlib import Path
+
+    from froc.cli.printing import paper_label
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("## Unlearning methods", 1)[1].split("\n## ", 1)[0]
+    rows = [r for r in section.splitlines() if r.startswith("| `")]
+    assert [re.match(r"\| `(\w+)`", r).group(1) for r in rows] == list(METHODS)
+    for row, spec in zip(rows, METHODS.values()):
+        paper = row.split(" | ")[1]
+        assert paper.lstrip("[").startswith(paper_label(spec.paper)), (row, spec.paper)
+        url = re.search(r"https?://[^\s,;)]+", spec.paper)
+        assert url is None or f"({url.group(0)})" in paper, row

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from froc.errors import ConfigError
-from froc.sweep.config import expand_grid, load_sweep, resolved_yaml
+from froc.sweep.config import expand_grid, load_sweep, parse_sweep, resolved_yaml
 
 BASE = textwrap.dedent("""\
     name: t
@@ -208,3 +208,23 @@ def test_run_refuses_torchrun(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="torchrun"):
         run_sweep(p, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+
+@pytest.mark.parametrize("method", ["r2mu", "au", "srmu", "circuit", "purge"] + ["*"])
+def test_every_registered_method_fits_in_the_demo_sweep(method):
+    """The bundled demo sweep (froc/sweep/demo.yaml) with its npo grid replaced by a registered method (a wrapper
+    with a base method) parses and expands to that method's configurations: 1 lr x the demo's 2 step counts.
+    "*": every registered method at once in one sweep (2 configurations each)."""
+    from importlib.resources import files
+
+    import yaml
+
+    from froc.methods import METHODS
+
+    raw = yaml.safe_load((files("froc.sweep") / "demo.yaml").read_text())
+    names = list(METHODS) if method == "*" else [method]
+    raw["methods"] = {n: {"lr": [1.0e-4], **({"base": ["npo"]} if METHODS[n].wrapper else {})} for n in names}
+    cfg = parse_sweep(raw, source="demo.yaml")
+    grid = expand_grid(cfg)
+    assert len(grid) == 2 * len(names) and sorted({g["method"] for g in grid}) == sorted(names)
