@@ -132,7 +132,14 @@ def sec_run(d: ReportData, figs: Figures, extra: Mapping[str, Any] | None) -> li
         bad = status_counts(d.configs)
         facts.append(("grid", f"{len(d.configs)} configurations over {len(d.methods)} method"
                               f"{'s' if len(d.methods) != 1 else ''}" + (f" ({bad})" if bad else "")))
-    facts += [(f"grid {k}", json_text(v)) for k, v in s.grid.items()]
+    for k, v in s.grid.items():
+        if k == "methods" and isinstance(v, Mapping) and all(isinstance(g, Mapping) for g in v.values()):
+            # one row per method: "lr = 0.002, 0.003; retain_weight = 2, 5" (the values it sweeps)
+            values = lambda x: ", ".join(json_text(e) for e in (x if isinstance(x, list) else [x]))  # noqa: E731
+            facts += [(f"grid: {m}", "; ".join(f"{h} = {values(x)}" for h, x in g.items()) or "(defaults)")
+                      for m, g in v.items()]
+        else:
+            facts.append((f"grid {k}", json_text(v)))
     if s.order:
         facts.append(("testing order", json_text(s.order)))
     bd = d.budget

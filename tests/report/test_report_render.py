@@ -239,3 +239,11 @@ def test_resplit_study_is_descriptive_never_a_verdict(summary, tmp_path):
     assert "above the budget in 32% of them (at most 15% expected when the certificate is valid)" in text
     s["validity"]["resplit"].update(resplits=0, significant_exceed_rate=None, heldout_exceed_rate=None)
     assert "nothing to check (no test split to re-split)" in _render(s, tmp_path)
+
+
+def test_run_section_lists_each_methods_swept_values_in_words(summary, tmp_path):
+    """The grid's methods appear one row each with the values they sweep (the fixture: npo lr 1e-4, 3e-4, 1e-3
+    and beta 0.05, 0.1, 0.5), not as one JSON blob."""
+    text = _render(_small(summary, methods=("npo", "gd"), lrs=None), tmp_path)
+    assert "<tr><td>grid: npo</td><td>lr = 0.0001, 0.0003, 0.001; beta = 0.05, 0.1, 0.5</td></tr>" in text
+    assert "<tr><td>grid: gd</td><td>lr = 0.0001, 0.0003, 0.001</td></tr>" in text and '{"lr"' not in text
