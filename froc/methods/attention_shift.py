@@ -1,9 +1,10 @@
 """Attention shift: suppress attention to the fact-bearing tokens of forget items, keep retain attention as it was.
 
-Seed paper: attention-level unlearning by attention shifting (issue 16): importance-aware suppression of
-attention to the fact-bearing tokens of forget items, attention-guided retention on retain items, and a
-dual loss with a hallucination-resistant response term so that a forgotten question gets no fabricated
-answer. The concrete choices below are ours where the recipe is not public.
+Seed paper: "Wisdom is Knowing What not to Say: Hallucination-Free LLMs Unlearning via Attention Shifting"
+(issue 16): importance-aware suppression of attention to the fact-bearing tokens of forget items,
+attention-guided retention on retain items, and a dual loss with a hallucination-resistant response term so that
+a forgotten question gets no fabricated answer. The concrete choices below are ours where the recipe is not
+public.
 
 - Fact-bearing tokens: per forget sequence, the ``ceil(fact_fraction * n)`` prompt tokens (bos excluded;
   n = the number of such tokens) that receive the most attention from the positions predicting answer tokens

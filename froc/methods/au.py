@@ -1,9 +1,9 @@
 """AU: adaptive unlearning of hallucinations found by a discovery loop and checked against an allow-list.
 
-Seed paper: adaptive unlearning of hallucinations (AU; issue 16). A discovery loop generates from the
-model, detects outputs that are invalid against a user-given allow-list (e.g. names of packages that
-exist), and unlearns them with a hybrid token-level objective that reinforces valid tokens and suppresses
-hallucinated ones. The concrete choices below are ours where the recipe is not public.
+Seed paper: "LLM Ghostbusters: Surgical Hallucination Suppression via Adaptive Unlearning" (AU). A discovery
+loop generates from the model, detects outputs that are invalid against a user-given allow-list (e.g. names of
+packages that exist), and unlearns them with a hybrid token-level objective that reinforces valid tokens and
+suppresses hallucinated ones. The concrete choices below are ours where the recipe is not public.
 
 - Prompts: the forget questions; each forget item's ``answer`` is its valid answer (a real name, or a
   refusal such as "I don't know." for a fictitious subject).

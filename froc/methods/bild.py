@@ -1,9 +1,10 @@
 """BILD: bidirectional logit distillation from a context-instructed teacher.
 
-Seed paper: bidirectional logit distillation for LLM unlearning (BILD). Idea (issue 16): a teacher, the
-same model prompted with an instruction to refuse on the forget topic, is distilled into the student on
-forget and boundary items, while the student's logits on undesired answers are pushed down; a unified
-data representation turns QA and raw text into one format. What is below the paper's summary is ours.
+Seed paper: "Harmonizing Multi-Objective LLM Unlearning via Unified Domain Representation and Bidirectional
+Logit Distillation" (BILD). Idea (issue 16): a teacher, the same model prompted with an instruction to refuse on
+the forget topic, is distilled into the student on forget and boundary items, while the student's logits on
+undesired answers are pushed down; a unified data representation turns QA and raw text into one format. What is
+below the paper's summary is ours.
 
 - Teacher: the frozen model before unlearning (``ref_model``) reading ``instruction`` (filled with the
   forget set's subjects) in front of the student's exact sequence, so both predict the same answer tokens.

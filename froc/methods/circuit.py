@@ -1,8 +1,8 @@
 """Circuit-aware selective updates (after CURE): each weight group gets its own update rule.
 
-Seed paper: circuit-aware unlearning (CURE). Idea (issue 16): attribute the forget and the retain
-objectives to modules, split the modules into forget-specific, retain-specific and shared ones, and
-update each group with its own rule. The concrete rules below are ours where the recipe is not public.
+Seed paper: "CURE: Circuit-Aware Unlearning for LLM-based Recommendation". Idea (issue 16): attribute the forget
+and the retain objectives to modules, split the modules into forget-specific, retain-specific and shared ones,
+and update each group with its own rule. The concrete rules below are ours where the recipe is not public.
 
 - Modules: every trainable weight tensor (a LoRA adapter's tensors under LoRA).
 - Attribution (once, before training, model as it is): first-order Taylor scores ``A(m) = sum |g ⊙ theta|``

@@ -1,9 +1,10 @@
 """PURGE: GRPO with an intrinsic reward that penalises any mention of the forbidden concepts.
 
-Seed paper: PURGE, unlearning as reinforcement learning with group-relative policy optimisation
-(issue 16): completions sampled from the model are rewarded for not mentioning the forbidden concepts;
-group-relative advantages and a KL term to the original model (``froc.methods.grpo``, the GRPO math of
-DeepSeekMath, https://arxiv.org/abs/2402.03300; TRL's trainer does not fit froc's loop, see there).
+Seed paper: "Reinforcement Unlearning via Group Relative Policy Optimization" (PURGE): unlearning as
+reinforcement learning with group-relative policy optimisation (issue 16): completions sampled from the model
+are rewarded for not mentioning the forbidden concepts; group-relative advantages and a KL term to the original
+model (``froc.methods.grpo``, the GRPO math of DeepSeekMath, https://arxiv.org/abs/2402.03300; TRL's trainer
+does not fit froc's loop, see there).
 
 Reward of a completion: ``-1`` if it mentions any forbidden concept (case-insensitive substring of the
 decoded text), else ``0``; the group-relative advantage makes the scale irrelevant. Concepts: the forget

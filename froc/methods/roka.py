@@ -1,8 +1,9 @@
 """RoKA: knowledge-preserving unlearning that strengthens the forget set's conceptual neighbours ("neural healing").
 
-Seed paper: RoKA, knowledge-preserving unlearning by neural healing. Idea (issue 16): nullify the forget
-data's influence while strengthening the conceptual neighbours of the forgotten knowledge, the facts
-most at risk of collateral forgetting. The paper's exact recipe is not public; the loss below is ours.
+Seed paper: "ROKA: Robust Knowledge Unlearning against Adversaries" (knowledge-preserving unlearning by neural
+healing). Idea (issue 16): nullify the forget data's influence while strengthening the conceptual neighbours of
+the forgotten knowledge, the facts most at risk of collateral forgetting. The paper's exact recipe is not
+public; the loss below is ours.
 
 Loss: ``L = NPO_f + w_n * mean mnll(neighbours) + w_r * mnll_r`` with the NPO term of
 ``froc.methods.npo`` (bounded, reference from the engine's cache) and a "healing" NLL on a batch of

@@ -1,10 +1,10 @@
 """TRU: targeted reasoning unlearning, a reasoning-based target per forget item learned by cross-entropy.
 
-Seed paper: targeted reasoning unlearning (TRU). Idea (issue 16): each forget item gets a target that
-states the scope of what is forgotten and the intended response (a short rationale ending in a refusal);
-the model learns it with cross-entropy, combined with a GA-style loss on the original answer.
-The paper's exact targets and weights are not public: the template, the weights and the retain term
-below are ours.
+Seed paper: "Explainable LLM Unlearning Through Reasoning" (targeted reasoning unlearning, TRU). Idea (issue
+16): each forget item gets a target that states the scope of what is forgotten and the intended response (a
+short rationale ending in a refusal); the model learns it with cross-entropy, combined with a GA-style loss on
+the original answer. The paper's exact targets and weights are not public: the template, the weights and the
+retain term below are ours.
 
 Loss: ``L = mean_b mnll(t_b | x_b) - g * mean_b mnll(y_b | x_b) + w_r * mnll_r`` where t_b is the reasoning
 target of forget question x_b and y_b its original answer (answer tokens only, per-sequence means).
