@@ -163,8 +163,10 @@ def data_generate(
 ) -> None:
     """Generate the built-in benchmark of fictitious people (TOFU-like), deterministic in the seed.
 
-    Writes manifest.json, people.jsonl, train.jsonl, probes.jsonl, world.jsonl, refusals.txt and
-    splits/forget{01,05,10}.json.
+    Writes manifest.json, people.jsonl, train.jsonl, probes.jsonl, world.jsonl, refusals.txt,
+    splits/forget{01,05,10}.json, and two files no default model or sweep reads: reasoning.jsonl (two-hop
+    questions with written reasoning traces, for r2mu) and unknown.jsonl (the hallucination toy: people no
+    model is trained on, answered by a refusal, for au).
 
     Example:
 
@@ -208,49 +210,61 @@ def model_train_benchmark(
     arch: str = typer.Option("mini", "--arch", help="Model size: tiny, mini, small, 1m, 5m, 20m, 100m."),
     epochs: int = typer.Option(None, "--epochs", help="Maximum training epochs (default from the built-in config)."),
     force: bool = typer.Option(False, "--force", help="Retrain even if cached models exist."),
+    reasoning: bool = typer.Option(False, "--reasoning", help="Also train on the two-hop reasoning form "
+                                   "(reasoning.jsonl: question -> written trace + answer), for r2mu; a separate "
+                                   "pair of models."),
 ) -> None:
     """Generate the built-in benchmark and train its target and retain-oracle models (cached).
 
     Examples:
       froc model train-benchmark --out ./froc_out/cache
       froc model train-benchmark --forget-split 5 --people 100
+      froc model train-benchmark --people 20 --reasoning
     """
     from froc.errors import FrocError
 
     try:
-        bm = _train_benchmark(out, forget_split, people, seed, arch, epochs, force)
+        bm = _train_benchmark(out, forget_split, people, seed, arch, epochs, force, reasoning)
     except (FrocError, OSError) as e:
         _fail(e)
     _print_training_report(bm)
 
 
-def _train_benchmark(out, forget_split, people, seed, arch, epochs, force):
+def _train_benchmark(out, forget_split, people, seed, arch, epochs, force, reasoning=False):
     from froc.errors import ConfigError
     from froc.models.builtin import BuiltinConfig, ensure_benchmark_models
 
     if forget_split not in (1, 5, 10):
         raise ConfigError(f"--forget-split must be 1, 5 or 10, got {forget_split}")
-    cfg = BuiltinConfig(n_people=people, data_seed=seed, forget_split=f"forget{forget_split:02d}", arch=arch)
+    cfg = BuiltinConfig(n_people=people, data_seed=seed, forget_split=f"forget{forget_split:02d}", arch=arch,
+                        reasoning=reasoning)
     if epochs is not None:
         cfg.sft.epochs = epochs
     return ensure_benchmark_models(out, cfg, force=force)
 
 
 def _print_training_report(bm) -> None:
+    """One row per measure (parameters, items, epochs, seconds, exact match per family), one column per model:
+    readable at 80 columns however many exact-match measures the models have."""
     from rich.table import Table
     from rich.text import Text
 
     from froc.progress import console
 
-    t = Table(title=Text(f"built-in benchmark models ({bm.root})"))
-    t.add_column("model")
-    keys = sorted({k for m in ("target", "oracle") for k in bm.report.get(m, {}) if k.startswith(("train_em", "heldout_em"))})
-    for k in ["params", "items", "epochs", "seconds", *keys]:
-        t.add_column(k)
+    t = Table(title=Text(f"built-in benchmark models ({bm.root})"), title_justify="left")
+    t.add_column("measure")
     for m in ("target", "oracle"):
-        r = bm.report.get(m, {})
-        t.add_row(m, *[f"{r[k]:.3f}" if isinstance(r.get(k), float) and k not in ("seconds",) else str(r.get(k, "")) for k in
-                       ["params", "items", "epochs", "seconds", *keys]])
+        t.add_column(m, justify="right")
+    keys = sorted({k for m in ("target", "oracle") for k in bm.report.get(m, {}) if k.startswith(("train_em", "heldout_em"))})
+    labels = {"params": "parameters", "items": "training items", "epochs": "epochs", "seconds": "seconds"}
+    for k in ["params", "items", "epochs", "seconds", *keys]:
+        cells = []
+        for m in ("target", "oracle"):
+            v = bm.report.get(m, {}).get(k, "")
+            cells.append(f"{v:.3f}" if isinstance(v, float) and k != "seconds" else f"{v:,}" if isinstance(v, int)
+                         else str(v))
+        label = labels.get(k) or k.replace("_em_", " exact match, ").replace("_", " ")
+        t.add_row(label, *cells)
     console.print(t)
     console.print(f"data: {bm.bench_dir}\ntarget: {bm.target_dir}\noracle: {bm.oracle_dir}", markup=False,
                   highlight=False)

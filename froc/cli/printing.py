@@ -81,7 +81,8 @@ def method_detail(name: str, width: int | None = None) -> str:
     cfg, _ = build_config(spec, {})
     wrap = lambda s, ind="  ": textwrap.fill(s, width, initial_indent=ind, subsequent_indent=ind)  # noqa: E731
     lines = [f"{spec.name}: {spec.summary}", "", "paper:", wrap(spec.paper), "", "hyperparameters (default):"]
-    docs = {k: v for c in reversed(spec.config.__mro__) for k, v in _field_docs(c).items()}
+    # docstrings are reStructuredText: ``x`` reads as `x` in a terminal
+    docs = {k: v.replace("``", "`") for c in reversed(spec.config.__mro__) for k, v in _field_docs(c).items()}
     hp = spec.hparams()
     pad = max((len(f"{k} = {v!r}") for k, v in hp.items()), default=0) + 2
     for k, v in hp.items():

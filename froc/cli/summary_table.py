@@ -17,6 +17,11 @@ def _f(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+def _marked(r: ConfigRecord, s: SweepSummary) -> bool:
+    """Whether ``r`` is the recommended configuration (never when nothing is recommended)."""
+    return s.recommended is not None and r.config_id == s.recommended
+
+
 def summary_table(s: SweepSummary, labels: dict[str, str], *, limit: int = 12) -> Table:
     """References, then certified configurations (recommended first), then the closest others, up to ``limit``.
     ``labels``: configuration id -> readable name (:func:`froc.report.data.config_labels`, as in the report)."""
@@ -32,14 +37,14 @@ def summary_table(s: SweepSummary, labels: dict[str, str], *, limit: int = 12) -
     for c in shown[: max(limit - len(rows), 0)]:
         rows.append((labels[c.config_id], c))
     for label, r in rows:
-        cert = ("yes" if r.certified else "no") + (" *" if r.config_id == s.recommended else "")
+        cert = ("yes" if r.certified else "no") + (" *" if _marked(r, s) else "")
         t.add_row(Text(label), _f(r.cur), _f(r.utility_ucb), f"{r.p_value:.2g}" if r.p_value is not None else "-",
                   cert)
     hidden = len(shown) - (len(rows) - len(s.reference))
-    if hidden > 0:
-        t.caption = f"{hidden} more configuration(s) in the report; * recommended"
-    else:
-        t.caption = "* recommended"
+    notes = [f"{hidden} more configuration(s) in the report"] if hidden > 0 else []
+    if any(_marked(r, s) for _, r in rows):  # the legend only when a row carries the mark
+        notes.append("* recommended")
+    t.caption = "; ".join(notes) or None
     return t
 
 

@@ -113,11 +113,13 @@ def plan_cmd(
     Example:
       froc plan sweep.yaml
     """
+    from rich.console import Console
     from rich.text import Text
 
     from froc.errors import FrocError
-    from froc.progress import console
     from froc.sweep.plan import plan_sweep
+
+    console = Console(highlight=False)  # the plan is the command's result: stdout (errors and progress: stderr)
 
     try:
         p = plan_sweep(sweep, cache)

@@ -34,6 +34,7 @@ c = 6.5, a = 1200 (RMU's, 7B scale), g = 1, b = 1.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -52,7 +53,8 @@ class R2MUConfig:
     """Hyperparameters of R2MU.
 
     Attributes:
-        layer: l, the decoder layer whose output is steered (None = n_layers // 4 - 1, as RMU).
+        layer: l, the decoder layer whose output is steered (None = n_layers // 4 - 1, as RMU; on small models a
+            later layer: the built-in 4-layer model forgets at layer 3, see the slow behaviour test).
         steering_coeff: c, length of the random target vector.
         alpha: a, weight of the retain representation term.
         trace_weight: g, weight of the misdirection of reasoning-trace tokens (0 = plain RMU).
@@ -146,6 +148,10 @@ def setup(model, data, ctx: Context, cfg: R2MUConfig) -> dict:
         model.train(was_training)
     cot = [encode_qa(ctx.tokenizer, it.question, it.response(), ctx.fmt)
            for it in getattr(data, "retain_items", None) or [] if getattr(it, "reasoning", None)]
+    if cfg.cot_weight != 0 and not cot:
+        warnings.warn("r2mu: no retain item has a 'reasoning' trace, so the CoT supervision term (cot_weight) is off "
+                      "and only RMU's retain term keeps reasoning; add retain items with a 'reasoning' field",
+                      UserWarning, stacklevel=2)
     ctx.state.update(layer=layer, u={s: u.to(ctx.device) for s, u in dirs.items()}, traces=traces, cot=cot,
                      n_forget=len(data.forget_items))
     return {"layer": layer, "n_directions": len(dirs), "own_traces": own,

@@ -74,3 +74,26 @@ def test_generate_then_check(tmp_path):
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["data", "generate", "--out", str(out), "--people", "2"])
     assert r.exit_code == 2 and "n_people must be between" in r.output
+
+
+def test_train_benchmark_reuses_the_cache_and_prints_one_row_per_measure_in_80_columns(tmp_path):
+    """A cached training report (written here by hand, so nothing trains) for the --reasoning models of a 10-person
+    benchmark: the command finds it under the reasoning config's key and prints a measure-per-row table whose
+    lines fit 80 columns, with the numbers of the report."""
+    from froc.data.benchmark import ensure_benchmark
+    from froc.models.builtin import BuiltinConfig
+
+    bench = ensure_benchmark(tmp_path / "data", n_people=10, seed=0)
+    cfg = BuiltinConfig(n_people=10, reasoning=True)
+    root = tmp_path / "models" / f"forget10-{cfg.key(json.loads((bench / 'manifest.json').read_text()))}"
+    root.mkdir(parents=True)
+    em = {f"heldout_em_{f}": 0.5 for f in ("cloze", "mcq", "paraphrase", "reasoning", "reverse", "yesno")}
+    report = {m: {"params": 279104, "items": 1234, "epochs": 7, "seconds": 12.5, "train_em_reasoning": 0.975, **em}
+              for m in ("target", "oracle")}
+    (root / "training.json").write_text(json.dumps(report))
+    r = runner.invoke(app, ["model", "train-benchmark", "--out", str(tmp_path), "--people", "10", "--reasoning"],
+                      env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert max(map(len, r.output.splitlines())) <= 80
+    assert "train exact match, reasoning" in r.output and "0.975" in r.output and "279,104" in r.output
+    assert str(root / "target") in r.output.replace("\n", "")

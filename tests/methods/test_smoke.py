@@ -139,3 +139,11 @@ def test_r2mu_uses_own_traces_generates_the_rest_and_supervises_retain_reasoning
     bare, _ = _run(tiny_model_and_tokenizer(), forget, retain, refusals, "r2mu", trace_weight=0.0, cot_weight=0.0)
     assert set(bare.loss_parts[0]) == {"forget_mse", "retain_mse"}
     assert bare.losses == pytest.approx(plain.losses, rel=1e-5)
+
+
+def test_r2mu_without_retain_traces_says_its_cot_term_is_off(tiny, forget, retain, refusals):
+    model, tok = tiny
+    with pytest.warns(UserWarning, match="no retain item has a 'reasoning' trace"):
+        res = unlearn(model, tok, forget, retain, method="r2mu", steps=1, lr=1e-3, batch_size=2, progress=False,
+                      **TINY_HPARAMS["r2mu"])
+    assert res.info["cot_items"] == 0 and "cot_nll" not in res.loss_parts[0]

@@ -55,6 +55,7 @@ def test_plan_run_export_eval(tiny_prep, tmp_path):
     r = cli.invoke(app, ["plan", str(tmp_path / "sweep.yaml")])
     assert r.exit_code == 0, r.output
     assert "2 configurations in 1 training runs" in r.output and "feasible" in r.output
+    assert "feasible" in r.stdout  # the plan is the command's result: on stdout, so `froc plan ... > file` keeps it
 
     out = tmp_path / "run"
     r = cli.invoke(app, ["run", str(tmp_path / "sweep.yaml"), "--out", str(out)])
