@@ -11,7 +11,9 @@ from froc.cli import data_cmds  # noqa: F401, I001
 from froc.cli import model_cmds  # noqa: F401
 from froc.cli import sweep_cmds  # noqa: F401
 from froc.cli import bench_cmds  # noqa: F401
-from froc.cli.app import app
+from froc.cli.app import app, reflow_all_help
+
+reflow_all_help(app)
 
 
 def main() -> None:

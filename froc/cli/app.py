@@ -28,3 +28,33 @@ def _fail(err: Exception) -> None:
     msg = describe_os_error(err) if isinstance(err, OSError) else str(err)
     console.print(Text("error: ", style="bold red") + Text(msg), highlight=False)  # user text is data, not markup
     raise typer.Exit(code=2)
+
+
+def reflow_help(doc: str) -> str:
+    """A command docstring as help text: the lines of each flush-left paragraph joined into one line (the terminal
+    wraps it to its width), indented lines (examples) and blank lines kept as written."""
+    import inspect
+    import re
+
+    out: list[str] = []
+    for line in inspect.cleandoc(doc).splitlines():
+        flush = bool(line.strip()) and not line.startswith(" ") and not re.match(r"([-*]|\d+[.)]) ", line)
+        prev_flush = bool(out) and bool(out[-1].strip()) and not out[-1].startswith(" ") and not out[-1].endswith(":")
+        if flush and prev_flush:
+            out[-1] += " " + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def reflow_all_help(root: typer.Typer = app) -> None:
+    """Give every registered command (sub-apps included) its reflowed docstring as help, so a paragraph written
+    over several source lines is not printed with the source's line breaks at narrow terminals."""
+    for cmd in root.registered_commands:
+        doc = cmd.help or (cmd.callback.__doc__ if cmd.callback else None)
+        if doc:
+            cmd.help = reflow_help(doc)
+    for group in root.registered_groups:
+        if group.typer_instance is not None:
+            reflow_all_help(group.typer_instance)
+

@@ -84,9 +84,10 @@ def demo_cmd(
 ) -> None:
     """The main job: the bundled sweep on the built-in benchmark, end to end, with its report.
 
-    Generates the benchmark, trains (or reuses) the target and retain-oracle models, runs >= 24
-    configurations (npo, graddiff, simnpo, catnip x lr x steps), certifies, attacks the certified
-    ones and writes the report.
+    Generates the benchmark (40 people, forget 10%), trains (or reuses) the target and retain-oracle models,
+    runs 8 npo configurations (lr x retain_weight x steps; froc/sweep/demo.yaml), certifies them at
+    alpha_forget = alpha_utility = delta = 0.1, attacks the recommended one and writes the report. --quick: 12
+    configurations at a looser budget (0.2 / 0.2 / 0.1).
 
     Examples:
       froc demo

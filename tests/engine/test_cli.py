@@ -117,3 +117,26 @@ def test_readme_methods_table_lists_every_registered_method_with_its_paper():
         assert paper.lstrip("[").startswith(paper_label(spec.paper)), (row, spec.paper)
         url = re.search(r"https?://[^\s,;)]+", spec.paper)
         assert url is None or f"({url.group(0)})" in paper, row
+
+
+def test_help_paragraphs_reflow_and_examples_keep_their_lines():
+    """A docstring paragraph written over several lines is one help line for the terminal to wrap; indented
+    example lines and list items stay as written (hand-made docstring)."""
+    from froc.cli.app import reflow_help
+
+    doc = """Do a thing.
+
+    First line of a paragraph
+    that goes on here.
+
+    - item one
+    - item two
+
+    Examples:
+      froc a
+      froc b
+    """
+    assert reflow_help(doc) == ("Do a thing.\n\nFirst line of a paragraph that goes on here.\n\n- item one\n"
+                                "- item two\n\nExamples:\n  froc a\n  froc b")
+    res = runner.invoke(app, ["plan", "--help"], env={"COLUMNS": "80"})
+    assert any("calibration samples. Trains and loads nothing." in ln for ln in res.stdout.splitlines()), res.stdout
