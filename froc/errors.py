@@ -49,9 +49,13 @@ class ConfigError(FrocError, ValueError):
 
 
 def unknown_choice(kind: str, name: str, valid) -> ConfigError:
-    """Error for an unknown name, listing the valid choices."""
+    """Error for an unknown name: the closest valid names first ("did you mean"), then every valid choice."""
+    import difflib
+
     valid = sorted(valid)
-    return ConfigError(f"unknown {kind} '{name}'; valid {kind}s: {', '.join(valid)}")
+    close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.75)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return ConfigError(f"unknown {kind} '{name}'{hint}; valid {kind}s: {', '.join(valid)}")
 
 
 def describe_os_error(e: OSError) -> str:

@@ -139,6 +139,9 @@ def evaluate(model, tokenizer=None, probes: Sequence[Any] | str | Path | None = 
     t0, started = time.perf_counter(), utc_now()
     if probes is None:
         raise ConfigError("evaluate needs probes (a list of items or a path)")
+    from froc.metrics.registry import check_metric_names
+
+    check_metric_names(metrics)  # a misspelt metric fails now, not after every model is scored
     probes_path = probes if isinstance(probes, (str, Path)) else None
     if isinstance(probes, (str, Path)):
         probes, manifest = load_probes(probes, split)

@@ -71,6 +71,12 @@ def _gen(g: str) -> str:
     return f"Share of {g} probes whose greedy answer contains the normalised gold answer."
 
 
+def hallucination_rate(s: ScoreSet) -> float:
+    """Share of the ``unknown`` group's QA probes (subjects the model cannot know, e.g. the built-in hallucination
+    toy, whose gold answer is a refusal) whose greedy answer does not contain the gold answer: 1 - gen accuracy."""
+    return 1.0 - mean_col(s.rows("target", "unknown", "qa"), "gen_correct")
+
+
 METRICS = (
     MetricSpec("knowledge/forget", mean_on("forget", "knowledge"), False, "mean", _k("forget")),
     MetricSpec("knowledge/forget_choice_acc", mean_on("forget", "correct_choice"), False, "mean", _choice("forget")),
@@ -85,4 +91,7 @@ METRICS = (
     MetricSpec("knowledge/world", mean_on("world", "knowledge"), True, "mean", _k("world")),
     MetricSpec("knowledge/world_choice_acc", mean_on("world", "correct_choice"), True, "mean", _choice("world")),
     MetricSpec("knowledge/world_gen_acc", mean_on("world", "gen_correct"), True, "mean", _gen("world")),
+    MetricSpec("knowledge/unknown_hallucination", hallucination_rate, False, "mean",
+               "Share of probes about subjects the model cannot know (meta.group 'unknown', gold answer a refusal) "
+               "whose greedy answer does not contain it: a hallucinated answer (AU, the built-in hallucination toy)."),
 )

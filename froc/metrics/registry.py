@@ -55,21 +55,29 @@ def base_name(flat_name: str) -> str:
     raise KeyError(flat_name)
 
 
-def compute_metrics(scores: ScoreSet, names=None) -> tuple[dict[str, float], list[str]]:
-    """Every applicable metric: ``({name: value}, notes)``.
-
-    Metrics whose extra model is missing are skipped (one note each kind); metrics without the data
-    they need get NaN and a note saying why.
-    """
+def check_metric_names(names=None) -> list[str]:
+    """The metric names to compute (all when ``names`` is None); raises ConfigError naming an unknown one and the
+    valid ones. Called before any scoring, so a typo costs nothing."""
     from froc.errors import unknown_choice
 
     names = list(METRICS) if names is None else list(names)
     for n in names:
         if n not in METRICS:
             raise unknown_choice("metric", n, METRICS)
+    return names
+
+
+def compute_metrics(scores: ScoreSet, names=None) -> tuple[dict[str, float], list[str]]:
+    """Every applicable metric: ``({name: value}, notes)``.
+
+    Metrics whose extra model is missing are skipped (one note each kind); metrics without the data
+    they need get NaN and a note saying why.
+    """
+    names = check_metric_names(names)
     out: dict[str, float] = {}
     notes: list[str] = []
     skipped: dict[str, list[str]] = {}
+    no_data: dict[str, list[str]] = {}  # reason -> the metrics it left NaN (one note per reason, not per metric)
     for n in names:
         spec = METRICS[n]
         missing = [m for m in spec.requires if getattr(scores, m) is None]
@@ -80,10 +88,12 @@ def compute_metrics(scores: ScoreSet, names=None) -> tuple[dict[str, float], lis
             values = flatten(n, spec.fn(scores))
         except ValueError as e:  # MissingData, or a pure function refusing its input
             values = {n: float("nan")}
-            notes.append(f"{n}: {e}")
+            no_data.setdefault(str(e), []).append(n)
         else:
             notes += [f"{k}: no finite value" for k, v in values.items() if math.isnan(v)]
         out.update(values)
+    notes = [f"{ns[0]}: {why}" if len(ns) == 1 else f"{why} ({len(ns)} metrics NaN): {', '.join(ns)}"
+             for why, ns in no_data.items()] + notes
     for m, ns in skipped.items():
         notes.append(f"skipped (need the {m} model): {', '.join(ns)}")
     return out, notes

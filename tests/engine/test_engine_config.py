@@ -101,3 +101,22 @@ def test_parse_sets_and_coerce():
         coerce("n", int, 2.5)
     with pytest.raises(ConfigError, match="expected bool"):
         coerce("b", bool, "maybe")
+
+
+def test_unknown_name_suggests_the_closest_valid_ones():
+    """difflib's ratio of 'gradiff' to 'graddiff' is 2*7/15 = 0.93 >= 0.75, so it is suggested; 'zzz' is close to
+    nothing, so there is no suggestion but the full list stays."""
+    from froc.errors import unknown_choice
+
+    msg = str(unknown_choice("method", "gradiff", ["graddiff", "npo", "rmu"]))
+    assert msg.startswith("unknown method 'gradiff'; did you mean 'graddiff'?; valid methods: graddiff, npo, rmu")
+    assert str(unknown_choice("method", "zzz", ["npo"])) == "unknown method 'zzz'; valid methods: npo"
+
+
+def test_evaluate_refuses_an_unknown_metric_before_loading_or_scoring(tmp_path):
+    """The model path does not even exist: the metric name is checked first."""
+    from froc.errors import ConfigError
+    from froc.metrics.evaluate import evaluate
+
+    with pytest.raises(ConfigError, match="unknown metric 'none'"):
+        evaluate(tmp_path / "no-model", probes=[object()], metrics=["none"])

@@ -63,6 +63,9 @@ def test_tofu_metrics_by_hand():
     assert any("need the oracle" in n and "tofu/forget_quality" in n for n in notes)
     assert "tofu/forget_quality" not in m
     assert math.isnan(m["tofu/world_probability"]) and any("group 'world'" in n for n in notes)
+    # one note per reason, naming every metric it left NaN (was one line per metric)
+    world = [n for n in notes if n.startswith("no qa probes with meta.group 'world'")]
+    assert len(world) == 1 and "tofu/world_probability" in world[0] and "knowledge/world" in world[0]
 
 
 def test_oracle_identical_gives_forget_quality_one_and_privleak_zero():
@@ -171,3 +174,14 @@ def test_every_reported_name_is_declared_literally_in_froc():
         base = registry.base_name(key)
         rest = key[len(base) + 1:]
         assert not rest or any(re.fullmatch(re.sub(r"<[^>]+>", r"[^/]+", k), rest) for k in METRICS[base].keys), key
+
+
+def test_unknown_hallucination_by_hand():
+    """Three probes about unknown subjects (gold answer a refusal): greedy answers contain it once, so 2 of 3 are
+    hallucinated -> 2/3; one forget probe (not counted) contains its gold answer. Without unknown probes: NaN."""
+    t = table([dict(group="unknown", gen_correct=1.0), dict(group="unknown", gen_correct=0.0),
+               dict(group="unknown", gen_correct=0.0), dict(gen_correct=1.0)])
+    m, _ = compute_metrics(ScoreSet(target=t), ["knowledge/unknown_hallucination"])
+    assert_allclose(m["knowledge/unknown_hallucination"], 2 / 3)
+    m, notes = compute_metrics(ScoreSet(target=table([dict(gen_correct=1.0)])), ["knowledge/unknown_hallucination"])
+    assert math.isnan(m["knowledge/unknown_hallucination"]) and "group 'unknown'" in notes[0]
