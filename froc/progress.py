@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
 console = Console(stderr=True)
 
@@ -47,9 +48,11 @@ def progress_bar(description: str, total: int | None):
         TextColumn("{task.description}", style="bold blue", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}", markup=False),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        # a long info (a configuration's hyperparameters) is cut with "…", so the times always show at 80 columns
+        TextColumn("{task.fields[info]}", markup=False,
+                   table_column=Column(no_wrap=True, overflow="ellipsis", max_width=max(12, console.width // 3))),
+        TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
+        TimeRemainingColumn(table_column=Column(no_wrap=True, min_width=7)),
         console=console,
         transient=False,
     ) as prog:
