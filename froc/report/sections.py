@@ -139,9 +139,11 @@ def sec_run(d: ReportData, figs: Figures, extra: Mapping[str, Any] | None) -> li
             facts += [(f"grid: {m}", "; ".join(f"{h} = {values(x)}" for h, x in g.items()) or "(defaults)")
                       for m, g in v.items()]
         else:
-            facts.append((f"grid {k}", json_text(v)))
-    if s.order:
-        facts.append(("testing order", json_text(s.order)))
+            facts.append((f"grid {k}", ", ".join(json_text(x) for x in v) if isinstance(v, list) else json_text(v)))
+    if s.order:  # {"procedure", "learned_on", "order"}: the keys with a value, in words
+        order = s.order if isinstance(s.order, Mapping) else {"order": s.order}
+        facts.append(("testing order", "; ".join(f"{k.replace('_', ' ')}: {json_text(v)}" for k, v in order.items()
+                                                 if v is not None) or "-"))
     bd = d.budget
     for label, v in (("forget loss", bd.forget_loss), ("utility loss", bd.utility_loss),
                      ("p-value", bd.pvalue), ("FWER procedure", bd.fwer), ("sampling unit", bd.unit)):

@@ -247,3 +247,4 @@ def test_run_section_lists_each_methods_swept_values_in_words(summary, tmp_path)
     text = _render(_small(summary, methods=("npo", "gd"), lrs=None), tmp_path)
     assert "<tr><td>grid: npo</td><td>lr = 0.0001, 0.0003, 0.001; beta = 0.05, 0.1, 0.5</td></tr>" in text
     assert "<tr><td>grid: gd</td><td>lr = 0.0001, 0.0003, 0.001</td></tr>" in text and '{"lr"' not in text
+    assert "<tr><td>grid steps</td><td>10, 20, 40</td></tr>" in text  # the fixture's STEPS, not "[10, 20, 40]"
