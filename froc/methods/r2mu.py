@@ -43,8 +43,8 @@ from torch import Tensor
 from froc.errors import ConfigError
 from froc.methods import rmu
 from froc.methods.base import Batch, Context, Loss
-from froc.methods.common import forward_layer_output, masked_mse, mnll
-from froc.models.encoding import Encoded, collate, collate_prompts, encode_prompt, encode_qa, to_device
+from froc.methods.common import forward_layer_output, mnll
+from froc.models.encoding import Encoded, collate, encode_prompt, encode_qa, to_device
 from froc.models.logprobs import token_logprobs
 
 
@@ -110,22 +110,6 @@ def trace_encoding(tokenizer, item, fmt) -> tuple[Encoded, int, int] | None:
     return full, full.n_prompt, end
 
 
-@torch.no_grad()
-def generated_trace(model, tokenizer, item, fmt, ctx: Context, max_new_tokens: int) -> tuple[Encoded, int, int]:
-    """The model's own greedy continuation of the item's question as its trace: ``(Encoded, start, end)``."""
-    from transformers import GenerationConfig
-
-    eos = tokenizer.eos_token_id
-    p = encode_prompt(tokenizer, item.question, fmt)
-    gen = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, eos_token_id=eos,
-                           pad_token_id=ctx.pad_id, use_cache=True)
-    out = model.generate(**to_device(collate_prompts([p], ctx.pad_id), ctx.device), generation_config=gen)
-    ids = out[0, len(p):].tolist()
-    if eos is not None and eos in ids:
-        ids = ids[: ids.index(eos)]
-    return Encoded(p + ids, len(p)), len(p), len(p) + len(ids)
-
-
 def trainable(model, cfg: R2MUConfig) -> list[str]:
     return rmu.trainable(model, cfg)
 
@@ -133,29 +117,30 @@ def trainable(model, cfg: R2MUConfig) -> list[str]:
 def setup(model, data, ctx: Context, cfg: R2MUConfig) -> dict:
     if any(not hasattr(it, "question") for it in data.forget_items):
         raise ConfigError("r2mu needs QA forget items (question, answer, optional reasoning), not text items")
-    layer = rmu.resolve_layer(model, cfg)
-    subjects = [getattr(it, "subject", "") or "" for it in data.forget_items]
-    dirs = rmu.random_directions(subjects, model.config.hidden_size, ctx.generator)
-    traces, own = [], 0
+    info = rmu.setup(model, data, ctx, cfg)  # the layer and one random direction per subject, as RMU
+    traces, missing = [], []  # missing: forget items without their own trace
     if cfg.trace_weight != 0:
-        was_training = model.training
-        model.eval()
-        for it in data.forget_items:
-            t = trace_encoding(ctx.tokenizer, it, ctx.fmt)
-            own += t is not None
-            traces.append(t if t is not None else generated_trace(model, ctx.tokenizer, it, ctx.fmt, ctx,
-                                                                  cfg.trace_tokens))
-        model.train(was_training)
+        traces = [trace_encoding(ctx.tokenizer, it, ctx.fmt) for it in data.forget_items]
+        missing = [k for k, t in enumerate(traces) if t is None]
+        if missing:  # the model's own greedy trace of each such question, before unlearning
+            from froc.metrics.generate import greedy_ids
+
+            prompts = [encode_prompt(ctx.tokenizer, data.forget_items[k].question, ctx.fmt) for k in missing]
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                gens = greedy_ids(model, ctx.tokenizer, prompts, max_new_tokens=cfg.trace_tokens, device=ctx.device)
+            model.train(was_training)
+            for k, p, ids in zip(missing, prompts, gens):
+                traces[k] = (Encoded(p + ids, len(p)), len(p), len(p) + len(ids))
     cot = [encode_qa(ctx.tokenizer, it.question, it.response(), ctx.fmt)
            for it in getattr(data, "retain_items", None) or [] if getattr(it, "reasoning", None)]
     if cfg.cot_weight != 0 and not cot:
         warnings.warn("r2mu: no retain item has a 'reasoning' trace, so the CoT supervision term (cot_weight) is off "
                       "and only RMU's retain term keeps reasoning; add retain items with a 'reasoning' field",
                       UserWarning, stacklevel=2)
-    ctx.state.update(layer=layer, u={s: u.to(ctx.device) for s, u in dirs.items()}, traces=traces, cot=cot,
-                     n_forget=len(data.forget_items))
-    return {"layer": layer, "n_directions": len(dirs), "own_traces": own,
-            "generated_traces": len(traces) - own, "cot_items": len(cot)}
+    ctx.state.update(traces=traces, cot=cot, n_forget=len(data.forget_items))
+    return {**info, "own_traces": len(traces) - len(missing), "generated_traces": len(missing), "cot_items": len(cot)}
 
 
 def _trace_batch(ctx: Context, idx: list[int]) -> tuple[dict[str, Tensor], Tensor]:
@@ -173,28 +158,17 @@ def cot_indices(forget_idx: list[int], step: int, n_forget: int, n_cot: int) -> 
 
 
 def compute(model, batch: Batch, ctx: Context, cfg: R2MUConfig) -> Loss:
-    layer, f = ctx.state["layer"], batch.forget
-    target = cfg.steering_coeff * torch.stack([ctx.state["u"][getattr(it, "subject", "") or ""]
-                                               for it in batch.forget_items])  # (B, D)
-    h_f = forward_layer_output(model, f, layer)
-    forget = masked_mse(h_f, target.unsqueeze(1).expand_as(h_f), f["attention_mask"].float())
-    parts = {"forget_mse": forget.detach()}
+    target = cfg.steering_coeff * rmu.subject_rows(ctx.state["u"], batch.forget_items)  # (B, D)
+    loss = rmu.misdirection_loss(model, batch, ctx, target, cfg.alpha)  # RMU's forget and retain terms
     if cfg.trace_weight != 0:
         tb, tmask = _trace_batch(ctx, batch.forget_idx.tolist())
-        t = trace_mse(forward_layer_output(model, tb, layer), target, tmask)
-        forget = forget + cfg.trace_weight * t
-        parts["trace_mse"] = t.detach()
-    retain = None
-    if batch.retain is not None and cfg.alpha != 0:
-        r = batch.retain
-        rep = masked_mse(forward_layer_output(model, r, layer), ctx.ref.layer_output(r, layer),
-                         r["attention_mask"].float())
-        retain = cfg.alpha * rep
-        parts["retain_mse"] = rep.detach()
+        t = trace_mse(forward_layer_output(model, tb, ctx.state["layer"]), target, tmask)
+        loss.forget = loss.forget + cfg.trace_weight * t
+        loss.parts["trace_mse"] = t.detach()
     if cfg.cot_weight != 0 and ctx.state["cot"]:
         pick = cot_indices(batch.forget_idx.tolist(), ctx.step, ctx.state["n_forget"], len(ctx.state["cot"]))
         cb = to_device(collate([ctx.state["cot"][k] for k in pick], ctx.pad_id), ctx.device)
         cot = mnll(*token_logprobs(model, cb)).mean()
-        retain = cfg.cot_weight * cot if retain is None else retain + cfg.cot_weight * cot
-        parts["cot_nll"] = cot.detach()
-    return Loss(forget=forget, retain=retain, parts=parts)
+        loss.retain = cfg.cot_weight * cot if loss.retain is None else loss.retain + cfg.cot_weight * cot
+        loss.parts["cot_nll"] = cot.detach()
+    return loss

@@ -90,20 +90,31 @@ def setup(model, data, ctx: Context, cfg: RMUConfig) -> dict:
     return {"layer": ctx.state["layer"], "n_directions": len(ctx.state["u"])}
 
 
-def compute(model, batch: Batch, ctx: Context, cfg: RMUConfig) -> Loss:
-    layer = ctx.state["layer"]
-    f = batch.forget
-    u = torch.stack([ctx.state["u"][getattr(it, "subject", "") or ""] for it in batch.forget_items])  # (B, D)
+def subject_rows(table: dict[str, Tensor], items) -> Tensor:
+    """(B, D): for each item, the row ``table`` holds for its subject (one random vector per subject)."""
+    return torch.stack([table[getattr(it, "subject", "") or ""] for it in items])
+
+
+def misdirection_loss(model, batch: Batch, ctx: Context, target: Tensor, alpha: float) -> Loss:
+    """RMU's loss for one micro-batch with any per-sequence target: the forget states of layer
+    ``ctx.state["layer"]`` pulled to ``target`` (B, D), the retain states held at the reference's (weight
+    ``alpha``; absent without retain data or with ``alpha`` 0). Shared by RMU, SRMU and R2MU, which differ in
+    their target and in terms they add."""
+    layer, f = ctx.state["layer"], batch.forget
     h_f = forward_layer_output(model, f, layer)
     h_r = h_r_ref = mask_r = None
-    if batch.retain is not None and cfg.alpha != 0:
+    if batch.retain is not None and alpha != 0:
         r = batch.retain
         h_r = forward_layer_output(model, r, layer)
         h_r_ref = ctx.ref.layer_output(r, layer)
         mask_r = r["attention_mask"].float()
-    forget, retain = rmu_loss(h_f, cfg.steering_coeff * u, f["attention_mask"].float(), h_r, h_r_ref, mask_r,
-                              alpha=cfg.alpha)
+    forget, retain = rmu_loss(h_f, target, f["attention_mask"].float(), h_r, h_r_ref, mask_r, alpha=alpha)
     parts = {"forget_mse": forget.detach()}
     if retain is not None:
-        parts["retain_mse"] = retain.detach() / cfg.alpha
+        parts["retain_mse"] = retain.detach() / alpha
     return Loss(forget=forget, retain=retain, parts=parts)
+
+
+def compute(model, batch: Batch, ctx: Context, cfg: RMUConfig) -> Loss:
+    return misdirection_loss(model, batch, ctx, cfg.steering_coeff * subject_rows(ctx.state["u"], batch.forget_items),
+                             cfg.alpha)

@@ -39,7 +39,7 @@ from torch import Tensor
 from froc.errors import ConfigError
 from froc.methods import rmu
 from froc.methods.base import Batch, Context, Loss
-from froc.methods.common import forward_layer_output, masked_mse
+from froc.methods.common import forward_layer_output
 from froc.models.encoding import collate, to_device
 
 IMPORTANCE = ("ratio", "difference", "product")
@@ -105,22 +105,7 @@ def misdirection_target(signs: Tensor, imp: Tensor, c: float, normalize: bool = 
     return c * (t / t.norm().clamp_min(1e-12) if normalize else t)
 
 
-def srmu_loss(h_f: Tensor, target: Tensor, mask_f: Tensor, h_r: Tensor | None = None,
-              h_r_ref: Tensor | None = None, mask_r: Tensor | None = None, *,
-              alpha: float) -> tuple[Tensor, Tensor | None]:
-    """Forget and retain terms of SRMU.
-
-    Args:
-        h_f: (B, T, D) layer-l forget states under the model; target: (B, D) ``c V I_norm`` per sequence.
-        mask_f, mask_r: (B, T) 1 on non-padding tokens.
-        h_r, h_r_ref: (B, T, D) retain states under the model and the reference (None = no retain term).
-    Returns:
-        ``(mean ||h_f - target||^2, a * mean ||h_r - h_r_ref||^2 or None)``, means over the unmasked tokens
-        and hidden dimensions of each sequence, then over sequences.
-    """
-    forget = masked_mse(h_f, target.unsqueeze(1).expand_as(h_f), mask_f)
-    retain = None if h_r is None else alpha * masked_mse(h_r, h_r_ref, mask_r)
-    return forget, retain
+srmu_loss = rmu.rmu_loss  # SRMU's loss is RMU's with SRMU's target (h_f, target (B, D), masks, retain states)
 
 
 @torch.no_grad()
@@ -157,17 +142,5 @@ def setup(model, data, ctx: Context, cfg: SRMUConfig) -> dict:
 
 
 def compute(model, batch: Batch, ctx: Context, cfg: SRMUConfig) -> Loss:
-    layer, f = ctx.state["layer"], batch.forget
-    target = torch.stack([ctx.state["target"][getattr(it, "subject", "") or ""] for it in batch.forget_items])
-    h_f = forward_layer_output(model, f, layer)  # (B, T, D)
-    h_r = h_r_ref = mask_r = None
-    if batch.retain is not None and cfg.alpha != 0:
-        r = batch.retain
-        h_r = forward_layer_output(model, r, layer)
-        h_r_ref = ctx.ref.layer_output(r, layer)
-        mask_r = r["attention_mask"].float()
-    forget, retain = srmu_loss(h_f, target, f["attention_mask"].float(), h_r, h_r_ref, mask_r, alpha=cfg.alpha)
-    parts = {"forget_mse": forget.detach()}
-    if retain is not None:
-        parts["retain_mse"] = retain.detach() / cfg.alpha
-    return Loss(forget=forget, retain=retain, parts=parts)
+    return rmu.misdirection_loss(model, batch, ctx, rmu.subject_rows(ctx.state["target"], batch.forget_items),
+                                 cfg.alpha)
