@@ -30,6 +30,38 @@ def qa_items(rows, prefix):
     return [QAItem(id=f"{prefix}{i}", subject=s, question=q, answer=a) for i, (s, q, a) in enumerate(rows)]
 
 
+# Small-model settings where a method's defaults are sized for 7B models (the smoke and batch-split tests).
+TINY_HPARAMS = {
+    "rmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
+    "srmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
+    "r2mu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0, "trace_tokens": 4},
+    "adv_ga": {"eps": 1.0, "pgd_steps": 2},
+    "adv_npo": {"eps": 1.0, "pgd_steps": 2},
+    "altpo": {"n_alternatives": 2, "max_new_tokens": 6},
+}
+
+
+def method_data(method: str, forget: list, retain: list) -> tuple[list, list]:
+    """The forget and retain items a method needs beyond plain QA: dpo a user-given alternative answer per forget
+    item (froc.methods.dpo); r2mu a written reasoning trace on every other forget and retain item (the rest get
+    the model's own trace, or no CoT term)."""
+    from dataclasses import replace
+
+    if method == "dpo":
+        forget = [replace(f, meta={**f.meta, "alternative": "somewhere else"}) for f in forget]
+    if method == "r2mu":
+        forget, retain = with_traces(forget), with_traces(retain)
+    return forget, retain
+
+
+def with_traces(items):
+    """Every other item with a written reasoning trace."""
+    from dataclasses import replace
+
+    return [replace(it, reasoning=f"Recall what is known about {it.subject}.") if i % 2 == 0 else it
+            for i, it in enumerate(items)]
+
+
 @pytest.fixture
 def forget():
     return qa_items(FORGET, "f")

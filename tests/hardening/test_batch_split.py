@@ -15,33 +15,17 @@ the tokens of a micro-batch (rmu before the fix: 7-19%) changes the update by or
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 import torch
 
-from unlearn_fixtures import forget, refusals, retain  # noqa: F401 (fixtures)
+from unlearn_fixtures import TINY_HPARAMS, forget, method_data, refusals, retain  # noqa: F401 (fixtures)
 
 from froc.engine import unlearn
 from froc.methods import METHODS
 
 TOL = 1e-3
 LAYOUTS = [(4, 1), (2, 2), (1, 4)]
-TINY_HPARAMS = {  # small-model settings where a method's defaults are sized for 7B models (as tests/methods)
-    "rmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
-    "srmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
-    "r2mu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0, "trace_tokens": 4},
-    "adv_ga": {"eps": 1.0, "pgd_steps": 2},
-    "adv_npo": {"eps": 1.0, "pgd_steps": 2},
-    "altpo": {"n_alternatives": 2, "max_new_tokens": 6},
-}
-NEEDS_ALTERNATIVES = {"dpo"}
-NEEDS_REASONING = {"r2mu"}  # half the forget and retain items carry a written reasoning trace (the other half not)
-
-
-def with_traces(items):
-    return [replace(it, reasoning=f"Recall what is known about {it.subject}.") if i % 2 == 0 else it
-            for i, it in enumerate(items)]
 # Found by this test (new methods of helper C, reported to their owner): they average over the tokens or items
 # of a micro-batch. strict: the test fails once they are fixed, so this list shrinks.
 KNOWN_SPLIT_DEPENDENT: dict[str, str] = {}  # icu (in-batch negatives) and pdu (dual step mid-step) fixed by H
@@ -51,10 +35,7 @@ def _train(method, forget, retain, refusals, batch_size, grad_accum):
     from froc.models.tiny import tiny_model_and_tokenizer
 
     model, tok = tiny_model_and_tokenizer()
-    if method in NEEDS_ALTERNATIVES:
-        forget = [replace(f, meta={**f.meta, "alternative": "somewhere else"}) for f in forget]
-    if method in NEEDS_REASONING:
-        forget, retain = with_traces(forget), with_traces(retain)
+    forget, retain = method_data(method, forget, retain)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     res = unlearn(model, tok, forget, retain, method=method, refusals=refusals, steps=1, lr=1e-3,
                   batch_size=batch_size, grad_accum=grad_accum, progress=False, **TINY_HPARAMS.get(method, {}))

@@ -4,31 +4,14 @@ should train have changed (TRL-style)."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pytest
 import torch
+from unlearn_fixtures import TINY_HPARAMS, method_data
 
 from froc.engine import unlearn
 from froc.methods import METHODS
 from froc.methods.common import decoder_layers
-
-# Small-model settings where a method's defaults are sized for 7B models.
-TINY_HPARAMS = {
-    "rmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
-    "srmu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0},
-    "r2mu": {"layer": 1, "steering_coeff": 2.0, "alpha": 10.0, "trace_tokens": 4},
-    "adv_ga": {"eps": 1.0, "pgd_steps": 2},
-    "adv_npo": {"eps": 1.0, "pgd_steps": 2},
-    "altpo": {"n_alternatives": 2, "max_new_tokens": 6},
-}
-NEEDS_ALTERNATIVES = {"dpo"}
-NEEDS_REASONING = {"r2mu"}  # half the forget and retain items carry a written reasoning trace (the other half not)
-
-
-def with_traces(items):
-    return [replace(it, reasoning=f"Recall what is known about {it.subject}.") if i % 2 == 0 else it
-            for i, it in enumerate(items)]
 
 
 def _snapshot(model):
@@ -41,10 +24,7 @@ def _changed(model, before):
 
 def _run(tiny, forget, retain, refusals, method, **kw):
     model, tok = tiny
-    if method in NEEDS_ALTERNATIVES:  # user-given alternative answers (froc.methods.dpo)
-        forget = [replace(f, meta={**f.meta, "alternative": "somewhere else"}) for f in forget]
-    if method in NEEDS_REASONING:
-        forget, retain = with_traces(forget), with_traces(retain)
+    forget, retain = method_data(method, forget, retain)
     before = _snapshot(model)
     hp = {**TINY_HPARAMS.get(method, {}), **kw}
     res = unlearn(model, tok, forget, retain, method=method, refusals=refusals, steps=3, lr=1e-3, batch_size=2,
