@@ -15,7 +15,7 @@ every offending line of a file at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from froc.errors import Problem
@@ -47,6 +47,11 @@ class QAItem:
     def response(self) -> str:
         """The full response: ``reasoning + REASONING_JOIN + answer`` when the item has a trace, else the answer."""
         return self.answer if not self.reasoning else self.reasoning + REASONING_JOIN + self.answer
+
+    def in_full(self) -> "QAItem":
+        """This item with :meth:`response` as its answer and no separate trace: what a model that writes its
+        reasoning before the answer is trained on and scored against."""
+        return replace(self, answer=self.response(), reasoning=None)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "subject": self.subject, "question": self.question, "answer": self.answer}

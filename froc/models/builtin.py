@@ -111,13 +111,12 @@ class BenchmarkModels:
 def reasoning_training_items(views) -> list:
     """The reasoning form's training-template items as plain QA items whose answer is the whole response
     (trace, ``REASONING_JOIN``, answer): what the built-in models learn with ``BuiltinConfig(reasoning=True)``."""
-    return [replace(it, answer=it.response(), reasoning=None) for it in views.reasoning
-            if it.meta.get("template_split") == "train"]
+    return [it.in_full() for it in views.reasoning if it.meta.get("template_split") == "train"]
 
 
 def _tokenizer_texts(views, reasoning: bool = False) -> list[str]:
     texts = []
-    extra = [replace(it, answer=it.response()) for it in views.reasoning] if reasoning else []
+    extra = [it.in_full() for it in views.reasoning] if reasoning else []
     for it in list(views.train_all) + list(views.probes) + extra:
         texts.append(DEFAULT_FORMAT.prompt(it.question) + DEFAULT_FORMAT.answer_prefix + it.answer)
         texts.extend(it.perturbed_answers or [])
@@ -175,7 +174,7 @@ def memorisation_report(model, tokenizer, views, reasoning: bool = False) -> dic
             out[f"heldout_em_{form}"] = float(answer_exact_match(model, tokenizer, sel).float().mean())
     if reasoning:  # the whole response (trace + answer) reproduced, per template family
         for fam in ("train", "heldout"):
-            sel = [replace(i, answer=i.response()) for i in views.reasoning if i.meta.get("template_split") == fam]
+            sel = [i.in_full() for i in views.reasoning if i.meta.get("template_split") == fam]
             if sel:
                 out[f"{fam}_em_reasoning"] = float(answer_exact_match(model, tokenizer, sel).float().mean())
     people = [p for p in views.probes if p.meta.get("group") in ("forget", "retain", "neighbour")]

@@ -173,13 +173,12 @@ def test_r2mu_forgets_reasoning_traces_and_keeps_retain_reasoning_better_than_rm
     shown = [i for i in hops if i.meta["group"] == "forget" and i.meta["template"].endswith("/train0")]
     probes = [i for i in hops if i.meta["group"] == "forget" and i.meta["template"].endswith("/train1")]
     kept = [i for i in hops if i.meta["group"] != "forget" and i.meta["template_split"] == "train"]
-    whole = lambda items: [replace(i, answer=i.response(), reasoning=None) for i in items]  # noqa: E731
 
     def measure(model, tok):
         outs = greedy_generate(model, tok, [encode_prompt(tok, i.question) for i in probes], max_new_tokens=40)
-        return {"trace": mean_logp(model, tok, whole(probes)),
+        return {"trace": mean_logp(model, tok, [i.in_full() for i in probes]),
                 "leak": sum(i.meta["bridge_entity"] in o for i, o in zip(probes, outs)) / len(probes),
-                "reasoning": answer_exact_match(model, tok, whole(kept)).float().mean().item(),
+                "reasoning": answer_exact_match(model, tok, [i.in_full() for i in kept]).float().mean().item(),
                 "forget": mean_logp(model, tok, views.forget_request),
                 "retain": exact_match(model, tok, trained_qa(views, "retain"))}
 
