@@ -281,13 +281,14 @@ def bridges(seed: int) -> dict[str, dict[str, str]]:
 def reasoning_items(people: list[Person], seed: int) -> list[QAItem]:
     """The two-hop ``reasoning`` items of every person (training and held-out templates, each with its trace)."""
     maps = bridges(seed)
+    answers = {name: sorted(set(m.values())) for name, m in maps.items()}  # each second hop's possible answers
     out = []
     for person in people:
         rng = _rng(seed, f"reasoning/{person.id}")
         for hop in TWO_HOP:
             entity = person.attributes[hop.bridge_fact]
             answer = maps[hop.name][entity]
-            wrong = _wrong(rng, sorted(set(maps[hop.name].values())), answer)
+            wrong = _wrong(rng, answers[hop.name], answer)
             trace = hop.trace.format(name=person.name, entity=entity, answer=answer)
             for t_idx, split in enumerate(("train", "heldout")):
                 for k, t in enumerate(hop.qa[t_idx]):
@@ -323,12 +324,13 @@ def unknown_items(people: list[Person], seed: int) -> list[QAItem]:
     strangers = unknown_people(people, seed)
     rng = _rng(seed, "unknown/items")
     refusal = vocab.REFUSALS[0]
+    used = {ft.name: sorted({p.attributes[ft.name] for p in people}) for ft in FACT_TYPES}  # the known values
     out = []
     for i, person in enumerate(strangers):
         toy_split = "discover" if i % 2 == 0 else "heldout"
         for ft in FACT_TYPES:
             value = person.attributes[ft.name]
-            wrong = rng.sample(sorted({p.attributes[ft.name] for p in people} - {value}), N_WRONG)
+            wrong = rng.sample([v for v in used[ft.name] if v != value], N_WRONG)
             fill = {"name": person.name, "value": value, "a_value": a_value(value)}
             for split, templates in (("train", ft.qa[0][:N_REQUEST]), ("heldout", ft.qa[1])):
                 for k, t in enumerate(templates):

@@ -132,14 +132,14 @@ def sec_run(d: ReportData, figs: Figures, extra: Mapping[str, Any] | None) -> li
         bad = status_counts(d.configs)
         facts.append(("grid", f"{len(d.configs)} configurations over {len(d.methods)} method"
                               f"{'s' if len(d.methods) != 1 else ''}" + (f" ({bad})" if bad else "")))
+    listed = lambda x: ", ".join(json_text(e) for e in (x if isinstance(x, list) else [x]))  # noqa: E731
     for k, v in s.grid.items():
         if k == "methods" and isinstance(v, Mapping) and all(isinstance(g, Mapping) for g in v.values()):
             # one row per method: "lr = 0.002, 0.003; retain_weight = 2, 5" (the values it sweeps)
-            values = lambda x: ", ".join(json_text(e) for e in (x if isinstance(x, list) else [x]))  # noqa: E731
-            facts += [(f"grid: {m}", "; ".join(f"{h} = {values(x)}" for h, x in g.items()) or "(defaults)")
+            facts += [(f"grid: {m}", "; ".join(f"{h} = {listed(x)}" for h, x in g.items()) or "(defaults)")
                       for m, g in v.items()]
         else:
-            facts.append((f"grid {k}", ", ".join(json_text(x) for x in v) if isinstance(v, list) else json_text(v)))
+            facts.append((f"grid {k}", listed(v)))
     if s.order:  # {"procedure", "learned_on", "order"}: the keys with a value, in words
         order = s.order if isinstance(s.order, Mapping) else {"order": s.order}
         facts.append(("testing order", "; ".join(f"{k.replace('_', ' ')}: {json_text(v)}" for k, v in order.items()
