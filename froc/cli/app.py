@@ -18,6 +18,28 @@ app.add_typer(data_app, name="data")
 app.add_typer(model_app, name="model")
 
 
+# Options several commands take: one definition each (typer reads them as parameter defaults).
+DEVICE = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+DTYPE = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16.")
+PEOPLE = typer.Option(200, "--people", help="Number of fictitious people.")
+CACHE = typer.Option(None, "--cache", help="Cache folder of the built-in benchmark and models.")
+# the prompt format (froc.models.encoding.PromptFormat), over the model folder's prompt_format.json
+TEMPLATE = typer.Option(None, "--template", help="Prompt template with {question} (default: the model folder's "
+                        "prompt_format.json, else 'Question: {question}\\nAnswer:').")
+ANSWER_PREFIX = typer.Option(None, "--answer-prefix", help="Text between prompt and answer (default ' ').")
+CHAT = typer.Option(None, "--chat/--no-chat", help="Prompt with the tokenizer's chat template (the question as the "
+                    "user message).")
+SYSTEM_PROMPT = typer.Option(None, "--system-prompt", help="System message of the chat template (implies --chat).")
+ANSWER_EOS = typer.Option(None, "--answer-eos/--no-answer-eos", help="Score an EOS after QA answers (default yes, as "
+                          "TOFU).")
+
+
+def prompt_overrides(template, answer_prefix, chat, system_prompt, answer_eos) -> dict:
+    """The prompt options as PromptFormat fields (None = the model folder's value)."""
+    return {"template": template, "answer_prefix": answer_prefix, "chat": chat, "system_prompt": system_prompt,
+            "add_eos": answer_eos}
+
+
 def _fail(err: Exception) -> None:
     """Print a user-facing error (no traceback) and exit 2."""
     from rich.text import Text

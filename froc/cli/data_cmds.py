@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from froc.cli.app import _fail, app, data_app, model_app  # noqa: F401  (the shared app)
+from froc.cli.app import PEOPLE, _fail, app, data_app, model_app  # noqa: F401  (the shared app)
 
 
 # ---- data commands (froc data ...) ----
@@ -158,7 +158,7 @@ def data_check(
 @data_app.command("generate")
 def data_generate(
     out: Path = typer.Option(..., "--out", help="Folder to write the benchmark into (new, empty, or an earlier benchmark)."),
-    people: int = typer.Option(200, "--people", help="Number of fictitious people."),
+    people: int = PEOPLE,
     seed: int = typer.Option(0, "--seed", help="Seed; the same seed gives byte-identical files."),
 ) -> None:
     """Generate the built-in benchmark of fictitious people (TOFU-like), deterministic in the seed.
@@ -205,7 +205,7 @@ def data_generate(
 def model_train_benchmark(
     out: Path = typer.Option(None, "--out", help="Cache folder for data and models (default: $FROC_CACHE or ~/.cache/froc)."),
     forget_split: int = typer.Option(10, "--forget-split", help="Percent of people to forget: 1, 5 or 10."),
-    people: int = typer.Option(200, "--people", help="Number of fictitious people."),
+    people: int = PEOPLE,
     seed: int = typer.Option(0, "--seed", help="Data seed."),
     arch: str = typer.Option("mini", "--arch", help="Model size: tiny, mini, small, 1m, 5m, 20m, 100m."),
     epochs: int = typer.Option(None, "--epochs", help="Maximum training epochs (default from the built-in config)."),

@@ -7,7 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from froc.cli.app import _fail, app, data_app, model_app  # noqa: F401  (the shared app)
+from froc.cli.app import (  # noqa: F401  (the shared app)
+    ANSWER_EOS, ANSWER_PREFIX, CHAT, DEVICE, DTYPE, SYSTEM_PROMPT, TEMPLATE, _fail, app, data_app, model_app,
+    prompt_overrides)
 
 
 # ---- unlearning commands (froc unlearn, froc methods) ----
@@ -29,7 +31,7 @@ def unlearn_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the run."),
     lora: bool = typer.Option(False, "--lora/--no-lora", help="Train a LoRA adapter instead of the full weights."),
     merge_lora: bool = typer.Option(False, "--merge-lora", help="Merge the LoRA adapter into the saved weights."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: str = DEVICE,
     checkpoints: Optional[str] = typer.Option(None, "--checkpoints", help="Comma-separated steps to snapshot into OUT/checkpoints/step_N."),
 ) -> None:
     """Unlearn the --forget items from a model and save it (safetensors) with its resolved config.
@@ -91,14 +93,14 @@ def eval_cmd(
     max_new_tokens: int = typer.Option(16, "--max-new-tokens", help="Greedy generation budget."),
     no_generate: bool = typer.Option(False, "--no-generate", help="Skip greedy generation (no ROUGE / gen accuracy)."),
     hidden_layers: str = typer.Option("auto", "--hidden-layers", help="Layers for CKA: auto, none, or e.g. 2,4."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
+    device: str = DEVICE,
+    dtype: str = DTYPE,
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="tofu, muse or wmdp: --probes is its folder; its published metrics (--split: forget split / corpus / subset)."),
-    template: Optional[str] = typer.Option(None, "--template", help="Prompt template with {question} (default: the model folder's prompt_format.json, else 'Question: {question}\\nAnswer:')."),
-    answer_prefix: Optional[str] = typer.Option(None, "--answer-prefix", help="Text between prompt and answer (default ' ')."),
-    chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Prompt with the tokenizer's chat template (the question as the user message)."),
-    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System message of the chat template (implies --chat)."),
-    answer_eos: Optional[bool] = typer.Option(None, "--answer-eos/--no-answer-eos", help="Score an EOS after QA answers (default yes, as TOFU)."),
+    template: Optional[str] = TEMPLATE,
+    answer_prefix: Optional[str] = ANSWER_PREFIX,
+    chat: Optional[bool] = CHAT,
+    system_prompt: Optional[str] = SYSTEM_PROMPT,
+    answer_eos: Optional[bool] = ANSWER_EOS,
     lm_eval: Optional[str] = typer.Option(None, "--lm-eval", help="Comma-separated lm-evaluation-harness tasks, data on local paths (extra 'lmeval')."),
     lm_eval_include: Optional[Path] = typer.Option(None, "--lm-eval-include", help="Folder of lm-eval task YAMLs whose data are local files."),
 ) -> None:
@@ -121,8 +123,7 @@ def eval_cmd(
     from froc.cli.printing import print_metrics
     from froc.metrics.evaluate import evaluate
 
-    prompt = {"template": template, "answer_prefix": answer_prefix, "chat": chat, "system_prompt": system_prompt,
-              "add_eos": answer_eos}
+    prompt = prompt_overrides(template, answer_prefix, chat, system_prompt, answer_eos)
     if benchmark is not None or lm_eval is not None:
         from froc.metrics.extra_eval import run_eval_extras
 
@@ -166,14 +167,14 @@ def attack_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of every draw and training run of the attack."),
     batch_size: int = typer.Option(64, "--batch-size", help="Sequences per forward pass when scoring."),
     generate: bool = typer.Option(False, "--generate/--no-generate", help="Also generate greedy answers when scoring (ROUGE)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
+    device: str = DEVICE,
+    dtype: str = DTYPE,
     list_attacks: bool = typer.Option(False, "--list", help="List the attacks, their parameters and exit."),
-    template: Optional[str] = typer.Option(None, "--template", help="Prompt template with {question} (default: the model folder's prompt_format.json, else 'Question: {question}\\nAnswer:')."),
-    answer_prefix: Optional[str] = typer.Option(None, "--answer-prefix", help="Text between prompt and answer (default ' ')."),
-    chat: Optional[bool] = typer.Option(None, "--chat/--no-chat", help="Prompt with the tokenizer's chat template (the question as the user message)."),
-    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System message of the chat template (implies --chat)."),
-    answer_eos: Optional[bool] = typer.Option(None, "--answer-eos/--no-answer-eos", help="Score an EOS after QA answers (default yes, as TOFU)."),
+    template: Optional[str] = TEMPLATE,
+    answer_prefix: Optional[str] = ANSWER_PREFIX,
+    chat: Optional[bool] = CHAT,
+    system_prompt: Optional[str] = SYSTEM_PROMPT,
+    answer_eos: Optional[bool] = ANSWER_EOS,
 ) -> None:
     """Attack an unlearned model and re-score the forget probes (knowledge before vs after).
 
@@ -203,8 +204,7 @@ def attack_cmd(
         run = run_attack_command(model=model, probes=probes, attack=attack, out=out, original=original, split=split,
                                  forget=forget, retain=retain, sets=sets, seed=seed, batch_size=batch_size,
                                  generate=generate, device=device, dtype=dtype,
-                                 prompt={"template": template, "answer_prefix": answer_prefix, "chat": chat,
-                                         "system_prompt": system_prompt, "add_eos": answer_eos})
+                                 prompt=prompt_overrides(template, answer_prefix, chat, system_prompt, answer_eos))
     except (FrocError, ValueError, OSError) as e:
         _fail(e)
     print_attack(run)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from froc.cli.app import _fail, app, data_app, model_app  # noqa: F401  (the shared app)
+from froc.cli.app import CACHE, _fail, app, data_app, model_app  # noqa: F401  (the shared app)
 
 
 # ---- sweep / report / demo commands (froc run, froc report, froc demo) ----
@@ -19,7 +19,7 @@ def run_cmd(
     out: Path = typer.Option(..., "--out", help="Output folder (store, summary.json, report.html)."),
     executor: str = typer.Option("local", "--executor", help="local (sequential) or ray."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local instance)."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder of the built-in benchmark and models."),
+    cache: Optional[Path] = CACHE,
     no_attacks: bool = typer.Option(False, "--no-attacks", help="Skip the attack stage."),
 ) -> None:
     """Run a sweep: unlearning grid -> per-sample scores -> Learn-then-Test certification -> attacks -> report.
@@ -80,7 +80,7 @@ def demo_cmd(
     out: Path = typer.Option(Path("froc_out/demo"), "--out", help="Output folder."),
     quick: bool = typer.Option(False, "--quick", help="A small version (fewer people, configurations and probes)."),
     executor: str = typer.Option("local", "--executor", help="local or ray."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder of the built-in benchmark and models."),
+    cache: Optional[Path] = CACHE,
 ) -> None:
     """The main job: the bundled sweep on the built-in benchmark, end to end, with its report.
 
@@ -141,7 +141,7 @@ def export_cmd(
     run: Path = typer.Argument(..., help="A sweep output folder (the --out of `froc run` / `froc demo`)."),
     config_id: Optional[str] = typer.Argument(None, help="Configuration id (default: the recommended one)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the model (default RUN/model); must be new or empty."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder of the built-in benchmark and models."),
+    cache: Optional[Path] = CACHE,
 ) -> None:
     """Write the certified (recommended, or named) configuration's model, with its certificate.
 
