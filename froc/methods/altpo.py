@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import torch
 
 from froc.errors import ConfigError
-from froc.methods.base import Batch, Context, Loss
-from froc.methods.common import nll_term
-from froc.methods.dpo import preference_loss, prepare_alternatives
+from froc.methods import dpo
+from froc.methods.base import Context
+from froc.methods.dpo import prepare_alternatives
 from froc.models.encoding import collate_prompts, encode_prompt, to_device
 
 
@@ -126,9 +126,5 @@ def setup(model, data, ctx: Context, cfg: AltPOConfig) -> dict:
     return {**info, "items_on_perturbed_fallback": fallback}
 
 
-def compute(model, batch: Batch, ctx: Context, cfg: AltPOConfig) -> Loss:
-    f, parts = preference_loss(model, batch, ctx, cfg.beta)
-    retain = nll_term(model, batch.retain, cfg.retain_weight)
-    if retain is not None:
-        parts["retain_nll"] = retain.detach() / cfg.retain_weight
-    return Loss(forget=f, retain=retain, parts=parts)
+# the loss is DPO's (froc.methods.dpo) towards the sampled alternatives, plus the retain NLL: only setup differs
+compute = dpo.compute
