@@ -369,6 +369,15 @@ def lockstep(variants: dict[str, Callable[[Callable[[], None]], Any]]) -> dict[s
     return out
 
 
+def child_result(returncode: int, stdout: str, stderr: str, what: str = "child") -> dict:
+    """The JSON a benchmark's child process printed on its ``RESULT {...}`` line; RuntimeError with the end of its
+    stderr when it failed or printed none."""
+    line = next((x for x in stdout.splitlines() if x.startswith("RESULT ")), None)
+    if returncode != 0 or line is None:
+        raise RuntimeError(f"{what} failed: {stderr[-2000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
 def median(x: Sequence[float]) -> float:
     return float(statistics.median(x))
 

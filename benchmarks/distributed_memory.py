@@ -12,14 +12,13 @@ Run: ``python -m benchmarks.distributed_memory [--tiny] [--arch 20m]``.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import median, parser, print_table, start, write_result
+from benchmarks.common import child_result, median, parser, print_table, start, write_result
 
 NAME = "distributed_memory"
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,10 +74,7 @@ def launch(world: int, args: list[str]) -> list[dict]:
     out = []
     for p in procs:
         stdout, stderr = p.communicate(timeout=1800)
-        line = next((x for x in stdout.splitlines() if x.startswith("RESULT ")), None)
-        if p.returncode != 0 or line is None:
-            raise RuntimeError(f"child failed: {stderr[-2000:]}")
-        out.append(json.loads(line[len("RESULT "):]))
+        out.append(child_result(p.returncode, stdout, stderr))
     return out
 
 

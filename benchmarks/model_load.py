@@ -21,12 +21,11 @@ Run: ``python -m benchmarks.model_load [--tiny] [--repeats N]``.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 
-from benchmarks.common import bench_data, build_model, median, n_params, parser, print_table, start, tmpdir, write_result
+from benchmarks.common import bench_data, build_model, child_result, median, n_params, parser, print_table, start, tmpdir, write_result
 
 NAME = "model_load"
 KINDS = ("froc_first", "hf_first", "classes_first")
@@ -71,10 +70,7 @@ def run_child(kind: str, path: str) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "FROC_NO_PROGRESS": "1", "TOKENIZERS_PARALLELISM": "false"}
     out = subprocess.run([sys.executable, "-c", CHILD, kind, path], capture_output=True, text=True, env=env,
                          timeout=600, check=False)
-    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-    if out.returncode != 0 or line is None:
-        raise RuntimeError(f"{kind} child failed: {out.stderr[-2000:]}")
-    return json.loads(line[len("RESULT "):])
+    return child_result(out.returncode, out.stdout, out.stderr, f"{kind} child")
 
 
 def main(argv=None, **_) -> dict:
